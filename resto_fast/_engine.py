@@ -1,0 +1,402 @@
+"""The transfer engine: one ``CurlMulti`` drives every host of every operation in one loop.
+
+No thread per host: libcurl's socket interface tells which sockets to watch,
+``select.poll`` waits on them (or on libcurl's timer when there is none, so
+the loop never spins), and ``socket_action`` moves the transfers along.
+Uploads read from a :class:`ChunkWindow` shared by all hosts of one file;
+a host that runs ahead pauses, and is resumed from this loop once the slowest
+host has moved on.
+
+The engine also enforces the stall timeout itself: a transfer whose byte
+counts have not moved for ``timeout`` seconds (a silent or stuck host) is
+given up, while one that keeps moving is never cut off.  Transfers paused by
+the window are exempt; they are waiting for another host, not stalled.
+
+An engine is used by one thread at a time (see ``_pool``); libcurl errors
+become :mod:`resto_fast` errors here, in :meth:`Engine._finish`.
+"""
+
+from __future__ import annotations
+
+import math
+import select
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import pycurl
+
+from ._buffer import ChunkWindow
+from ._config import ReplicatorConfig
+from ._exceptions import HostError, TransportError, UnexpectedStatusCode
+from ._handles import HandlePool
+from ._results import HostResult, Outcome, outcome_for
+
+__all__ = ["Engine", "Operation"]
+
+_POLL_INTEREST = {
+    pycurl.POLL_IN: select.POLLIN,
+    pycurl.POLL_OUT: select.POLLOUT,
+    pycurl.POLL_INOUT: select.POLLIN | select.POLLOUT,
+}
+_READABLE = select.POLLIN | select.POLLPRI | select.POLLHUP
+_BROKEN = select.POLLERR | select.POLLNVAL
+# libcurl keeps a timer while anything runs; this only bounds a wait it forgot.
+_LONGEST_WAIT = 1.0
+_TICK_INTERVAL = 0.1
+
+_CURL_REASONS = {
+    pycurl.E_COULDNT_CONNECT: "refused",
+    pycurl.E_OPERATION_TIMEDOUT: "timeout",
+    pycurl.E_COULDNT_RESOLVE_HOST: "dns",
+    pycurl.E_RECV_ERROR: "reset",
+    pycurl.E_SEND_ERROR: "reset",
+    pycurl.E_GOT_NOTHING: "reset",
+    pycurl.E_PARTIAL_FILE: "reset",
+    pycurl.E_ABORTED_BY_CALLBACK: "aborted",
+    pycurl.E_SEND_FAIL_REWIND: "rewind",
+    pycurl.E_SSL_CONNECT_ERROR: "tls",
+    pycurl.E_PEER_FAILED_VERIFICATION: "tls",
+    pycurl.E_SSL_CACERT_BADFILE: "tls",
+}
+
+Sink = Callable[[bytes], object]
+
+
+class Operation:
+    """One method on one file, fanned out to some hosts; the engine fills ``results``."""
+
+    __slots__ = ("method", "name", "pending", "results", "sinks", "targets", "transfers", "window")
+
+    def __init__(
+        self,
+        method: str,
+        name: str,
+        targets: Sequence[tuple[str, str]],
+        *,
+        window: ChunkWindow | None = None,
+        sinks: Sequence[Sink] | None = None,
+    ) -> None:
+        self.method = method
+        self.name = name
+        self.targets = targets  # (host, url) pairs
+        self.window = window
+        self.sinks = sinks
+        self.results: list[HostResult | None] = [None] * len(targets)
+        self.transfers: list[_Transfer | None] = [None] * len(targets)
+        self.pending = len(targets)
+
+    def host_results(self) -> tuple[HostResult, ...]:
+        done = tuple(result for result in self.results if result is not None)
+        if len(done) != len(self.results):
+            raise RuntimeError(f"{self.method} {self.name!r} has not finished on every host")
+        return done
+
+
+class _Transfer:
+    __slots__ = ("gate", "handle", "host", "index", "last_progress", "mark", "op", "started", "url")
+
+    def __init__(self, op: Operation, index: int, handle: pycurl.Curl, now: float) -> None:
+        self.op = op
+        self.index = index
+        self.host, self.url = op.targets[index]
+        self.handle = handle
+        self.started = now
+        self.last_progress = now
+        self.mark = 0
+        self.gate: _StatusGate | None = None
+
+
+class _StatusGate:
+    """GET body writer: passes the body on only after a 200 status line, counts what it passed.
+
+    libcurl forbids getinfo() inside callbacks, so the status comes from the
+    header callback.  A sink that raises aborts the transfer (returning 0 to
+    libcurl) and its exception is kept for the result, not printed.
+    """
+
+    __slots__ = ("_sink", "_status", "error", "written")
+
+    def __init__(self, sink: Sink) -> None:
+        self._sink = sink
+        self._status = 0
+        self.error: Exception | None = None
+        self.written = 0
+
+    def header(self, line: bytes) -> None:
+        if line.startswith(b"HTTP/"):
+            self._status = int(line.split(None, 2)[1])
+
+    def write(self, data: bytes) -> int | None:
+        if self._status != 200:
+            return None
+        try:
+            self._sink(data)
+        except Exception as exc:
+            self.error = exc
+            return 0
+        self.written += len(data)
+        return None
+
+
+class Engine:
+    """A ``CurlMulti``, its handles and its loop; one thread at a time."""
+
+    def __init__(self, config: ReplicatorConfig) -> None:
+        self._config = config
+        self._handles = HandlePool(config)
+        self._poll = select.poll()
+        self._active: dict[pycurl.Curl, _Transfer] = {}
+        self._done: list[Operation] = []  # finished since the loop last looked
+        self._stall_interval = config.timeout / 8
+        multi = pycurl.CurlMulti()
+        multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        multi.setopt(pycurl.M_MAXCONNECTS, max(16, len(config.hosts) * config.concurrency))
+        self._multi = multi
+
+    def close(self) -> None:
+        """Close every handle and connection; the engine cannot be used afterwards."""
+        self._abort_all()
+        self._handles.close()
+        self._multi.close()
+
+    # -- running operations ----------------------------------------------------
+
+    def run(
+        self,
+        operations: Iterable[Operation],
+        *,
+        concurrency: int = 1,
+        on_done: Callable[[Operation], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        """Run operations, at most ``concurrency`` files at a time, until all have finished.
+
+        ``on_done`` is called as each operation finishes on every host;
+        ``on_tick`` about ten times a second while transfers run.  If anything
+        raises (a callback, a signal), every transfer still running is aborted
+        before the exception leaves: nothing is left half-sent on a reused handle.
+        """
+        queue = iter(operations)
+        in_flight: list[Operation] = []
+        exhausted = False
+        now = time.monotonic()
+        next_stall_check = now + self._stall_interval
+        next_tick = now + _TICK_INTERVAL
+        done = self._done
+        try:
+            while True:
+                while not exhausted and len(in_flight) < concurrency:
+                    op = next(queue, None)
+                    if op is None:
+                        exhausted = True
+                    elif op.targets:
+                        self._start(op)
+                        in_flight.append(op)
+                    else:
+                        done.append(op)
+                if done:
+                    for op in done:
+                        if op in in_flight:
+                            in_flight.remove(op)
+                        if on_done is not None:
+                            on_done(op)
+                    done.clear()
+                    continue
+                if not in_flight:
+                    return
+                now = self._step(min(next_stall_check, next_tick))
+                for op in in_flight:
+                    if op.window is not None and op.window.paused_count:
+                        self._resume(op, now)
+                if now >= next_stall_check:
+                    self._abort_stalled(now)
+                    next_stall_check = now + self._stall_interval
+                if on_tick is not None and now >= next_tick:
+                    next_tick = now + _TICK_INTERVAL
+                    on_tick()
+        finally:
+            self._abort_all()
+            done.clear()
+
+    def _start(self, op: Operation) -> None:
+        """Add one transfer per host and let libcurl start them at once."""
+        now = time.monotonic()
+        take = self._handles.take
+        window = op.window
+        for index, (host, url) in enumerate(op.targets):
+            handle = take(host, op.method)
+            handle.setopt(pycurl.URL, url)
+            transfer = _Transfer(op, index, handle, now)
+            if window is not None:
+                reader = window.reader(index)
+                handle.setopt(pycurl.INFILESIZE_LARGE, window.size)
+                handle.setopt(pycurl.READFUNCTION, reader)
+                handle.setopt(pycurl.SEEKFUNCTION, reader.seek)
+            elif op.sinks is not None:
+                transfer.gate = gate = _StatusGate(op.sinks[index])
+                handle.setopt(pycurl.HEADERFUNCTION, gate.header)
+                handle.setopt(pycurl.WRITEFUNCTION, gate.write)
+            op.transfers[index] = transfer
+            self._active[handle] = transfer
+            self._multi.add_handle(handle)
+        # Start now rather than one wait later, when the 0 ms timer libcurl just set would fire.
+        self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+        self._collect()
+
+    # -- the loop --------------------------------------------------------------
+
+    def _on_socket(self, what: int, fd: int, multi: object, socketp: object) -> None:
+        if what == pycurl.POLL_REMOVE:
+            try:
+                self._poll.unregister(fd)
+            except KeyError:
+                pass  # never registered: libcurl removes sockets it only resolved for
+        else:
+            self._poll.register(fd, _POLL_INTEREST[what])
+
+    def _step(self, wake_by: float) -> float:
+        """Wait for sockets or libcurl's timer, let libcurl act, collect what finished.
+
+        libcurl's timer is read with ``multi.timeout()`` on each turn rather
+        than through a timer callback: one call a turn instead of several.
+        Returns the time the step woke up at.
+        """
+        timer_ms = self._multi.timeout()
+        if timer_ms == 0:
+            self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+            now = time.monotonic()
+        else:
+            now = time.monotonic()
+            wait = wake_by - now
+            if 0 < timer_ms < wait * 1000:
+                wait = timer_ms / 1000
+            wait = 0 if wait <= 0 else _LONGEST_WAIT if wait > _LONGEST_WAIT else wait
+            events = self._poll.poll(math.ceil(wait * 1000))
+            for fd, event in events:
+                mask = 0
+                if event & _READABLE:
+                    mask |= pycurl.CSELECT_IN
+                if event & select.POLLOUT:
+                    mask |= pycurl.CSELECT_OUT
+                if event & _BROKEN:
+                    mask |= pycurl.CSELECT_ERR
+                    if event & select.POLLNVAL:  # closed under us: stop watching it
+                        self._poll.unregister(fd)
+                self._multi.socket_action(fd, mask)
+            if not events:  # the wait ended on a timer: libcurl's, or ours
+                self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+            now = time.monotonic()
+        self._collect()
+        return now
+
+    def _collect(self) -> None:
+        while True:
+            queued, succeeded, failed = self._multi.info_read()
+            for handle in succeeded:
+                self._finish(self._active[handle], 0, "")
+            for handle, code, message in failed:
+                self._finish(self._active[handle], code, message)
+            if not queued:
+                return
+
+    def _resume(self, op: Operation, now: float) -> None:
+        assert op.window is not None
+        for index in op.window.resumable():
+            transfer = op.transfers[index]
+            if transfer is not None and transfer.handle in self._active:
+                transfer.last_progress = now
+                transfer.handle.pause(pycurl.PAUSE_CONT)
+
+    def _abort_stalled(self, now: float) -> None:
+        timeout = self._config.timeout
+        for transfer in list(self._active.values()):
+            window = transfer.op.window
+            if window is not None and window.paused(transfer.index):
+                transfer.last_progress = now  # waiting for a slower host is not a stall
+                continue
+            handle = transfer.handle
+            mark = handle.getinfo(pycurl.SIZE_UPLOAD_T) + handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
+            if mark != transfer.mark:
+                transfer.mark = mark
+                transfer.last_progress = now
+            elif now - transfer.last_progress >= timeout:
+                self._finish(transfer, None, f"no progress for {now - transfer.last_progress:.1f} s")
+
+    def _abort_all(self) -> None:
+        for transfer in list(self._active.values()):
+            self._finish(transfer, pycurl.E_ABORTED_BY_CALLBACK, "the operation was interrupted")
+
+    # -- results ---------------------------------------------------------------
+
+    def _finish(self, transfer: _Transfer, curl_code: int | None, message: str) -> None:
+        """Turn a finished (or given-up) transfer into its HostResult."""
+        handle = transfer.handle
+        op = transfer.op
+        method = op.method
+        del self._active[handle]
+        self._multi.remove_handle(handle)
+        status = handle.getinfo(pycurl.RESPONSE_CODE) or None
+        error: HostError | None = None
+        outcome: Outcome | None = None
+        size = modified = None
+        if curl_code == 0:
+            elapsed = handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6
+            outcome = outcome_for(method, status or 0)
+            if outcome is None:
+                error = UnexpectedStatusCode(
+                    f"HTTP {status}", host=transfer.host, url=transfer.url, method=method, code=status or 0
+                )
+        else:
+            elapsed = time.monotonic() - transfer.started
+            error = self._transport_error(transfer, curl_code, message)
+        window = op.window
+        if window is not None:
+            window.drop(transfer.index)  # a finished or failed host holds no chunk back
+            transferred = window.size if outcome is not None else handle.getinfo(pycurl.SIZE_UPLOAD_T)
+        elif transfer.gate is not None:  # GET: what reached the sink, not an error page
+            transferred = transfer.gate.written
+        else:
+            transferred = handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
+        if outcome is Outcome.FOUND:
+            length = handle.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T)
+            filetime = handle.getinfo(pycurl.INFO_FILETIME)
+            size = length if length >= 0 else None
+            modified = float(filetime) if filetime >= 0 else None
+        op.results[transfer.index] = HostResult(
+            host=transfer.host,
+            url=transfer.url,
+            method=method,
+            outcome=outcome or Outcome.FAILED,
+            status=status,
+            transferred=transferred,
+            elapsed=elapsed,
+            error=error,
+            new_connections=handle.getinfo(pycurl.NUM_CONNECTS),
+            size=size,
+            modified=modified,
+        )
+        op.transfers[transfer.index] = None
+        op.pending -= 1
+        if not op.pending:
+            self._done.append(op)
+        self._handles.give_back(transfer.host, method, handle)
+
+    def _transport_error(self, transfer: _Transfer, curl_code: int | None, message: str) -> TransportError:
+        op = transfer.op
+        if curl_code is None:
+            reason = "stalled"
+        elif curl_code == pycurl.E_ABORTED_BY_CALLBACK and op.window and op.window.error:
+            reason, message = "aborted", f"reading the source failed ({op.window.error})"
+        elif curl_code == pycurl.E_WRITE_ERROR and transfer.gate and transfer.gate.error:
+            reason, message = "aborted", f"writing the body failed ({transfer.gate.error})"
+        else:
+            reason = _CURL_REASONS.get(curl_code, "other")
+        return TransportError(
+            f"{reason}: {message}",
+            host=transfer.host,
+            url=transfer.url,
+            method=op.method,
+            reason=reason,
+            curl_code=curl_code,
+        )
+

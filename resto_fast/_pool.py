@@ -1,0 +1,102 @@
+"""Engines lent to threads one at a time, and forgotten across a fork.
+
+libcurl handles must never be used by two threads at once, and a child
+process must never use (or even clean up) handles made by its parent: their
+sockets, and TLS sessions, are shared with the parent until one side closes
+them.  So each operation borrows an idle engine, or makes one, and gives it
+back when it is done; a threaded WSGI server ends up with as many engines as
+threads replicating at the same moment, each with its own kept-alive
+connections.
+
+After ``fork()``, the child drops every engine inherited from its parent
+without closing it (closing would shut the parent's connections, and send
+TLS close-notify on its sessions) and starts afresh.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from ._engine import Engine
+
+__all__ = ["EnginePool"]
+
+# Engines a forked child inherited: kept referenced so they are never finalized in the child.
+_INHERITED: list[Engine] = []
+_POOLS: weakref.WeakSet[EnginePool] = weakref.WeakSet()
+
+
+class EnginePool:
+    """Idle engines of one replicator."""
+
+    def __init__(self, factory: Callable[[], Engine]) -> None:
+        self._factory = factory
+        self._idle: list[Engine] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._closed = False
+        _POOLS.add(self)
+
+    def acquire(self) -> Engine:
+        """Borrow an engine for one operation (or one batch) in this thread."""
+        if self._closed:
+            raise RuntimeError("the replicator is closed")
+        if self._pid != os.getpid():  # a fork the at-fork hook did not see
+            self._forget_inherited()
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._factory()
+
+    def release(self, engine: Engine) -> None:
+        """Give an engine back; ``Engine.run`` leaves it clean even when it raised."""
+        if self._pid != os.getpid():
+            _INHERITED.append(engine)
+            return
+        with self._lock:
+            if not self._closed:
+                self._idle.append(engine)
+                return
+        engine.close()
+
+    @contextmanager
+    def engine(self) -> Iterator[Engine]:
+        """``acquire`` and ``release`` around a block."""
+        engine = self.acquire()
+        try:
+            yield engine
+        finally:
+            self.release(engine)
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    def close(self) -> None:
+        """Close the idle engines; engines still lent out close when given back."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        if self._pid == os.getpid():
+            for engine in idle:
+                engine.close()
+        else:
+            _INHERITED.extend(idle)
+
+    def _forget_inherited(self) -> None:
+        _INHERITED.extend(self._idle)
+        self._idle = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+
+def _after_fork_in_child() -> None:
+    for pool in list(_POOLS):
+        pool._forget_inherited()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

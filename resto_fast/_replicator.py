@@ -1,0 +1,374 @@
+"""The programmatic API: put, delete and read files on every media server, without Django.
+
+Every fan-out returns an :class:`OperationResult` naming each host's outcome;
+``raise_for_failures()`` turns failures into one :class:`ReplicationError`.
+Each failure is also logged at ERROR, and each surprise (a PUT that replaced
+a file, a DELETE of a file already gone) at WARNING, on the ``resto_fast``
+logger, with the file name and the host in the message and as ``extra``
+fields (``resto_method``, ``resto_name``, ``resto_host``).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from ._config import ReplicatorConfig, parse_host
+from ._engine import Engine, Operation, Sink
+from ._exceptions import (
+    HostError,
+    NotFoundError,
+    ReplicationError,
+    RestoError,
+    SourceError,
+    TransportError,
+    UnexpectedStatusCode,
+)
+from ._names import encode_name, host_url
+from ._pool import EnginePool
+from ._results import HostResult, OperationResult, Outcome, RemoteStat, describe_failures
+from ._sources import OpenSource, Source, open_source
+
+__all__ = ["Replicator"]
+
+logger = logging.getLogger("resto_fast")
+
+
+class Replicator:
+    """Replicates files to a set of media hosts over HTTP (PUT, DELETE, HEAD, GET).
+
+    ``Replicator(["media-1:8080", "media-2:8080"], "http://media.example.com/media/")``
+    puts ``photos/a.jpg`` at ``http://media-1:8080/media/photos/a.jpg`` and
+    ``http://media-2:8080/media/photos/a.jpg`` at the same time.  Keyword
+    arguments are those of :class:`ReplicatorConfig`.  Safe to share between
+    threads, and across ``fork()``; close it (or use it as a context manager)
+    to close its connections.
+    """
+
+    def __init__(self, hosts: Iterable[str] = (), base_url: str = "/", **options: Any) -> None:
+        if isinstance(hosts, str):
+            hosts = [hosts]
+        self._setup(ReplicatorConfig(hosts=tuple(hosts), base_url=base_url, **options))
+
+    @classmethod
+    def from_config(cls, config: ReplicatorConfig) -> Self:
+        replicator = cls.__new__(cls)
+        replicator._setup(config)
+        return replicator
+
+    def _setup(self, config: ReplicatorConfig) -> None:
+        self._config = config
+        self._pool = EnginePool(lambda: Engine(config))
+        # Every URL is one of these prefixes plus the encoded name.
+        self._prefixes = [
+            (host, host_url(config.scheme, host, config.base_path, "")) for host in config.hosts
+        ]
+
+    @property
+    def config(self) -> ReplicatorConfig:
+        return self._config
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return self._config.hosts
+
+    def url(self, name: str, host: str) -> str:
+        """The URL of ``name`` on ``host``."""
+        config = self._config
+        return host_url(config.scheme, parse_host(host), config.base_path, encode_name(name))
+
+    def __repr__(self) -> str:
+        return f"<Replicator hosts={list(self.hosts)!r} base_url={self._config.base_url!r}>"
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close idle connections; operations already running finish first."""
+        self._pool.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- writes ----------------------------------------------------------------
+
+    def put(self, name: str, source: Source, *, hosts: Iterable[str] | None = None) -> OperationResult:
+        """Upload one file to every host (or to ``hosts``) at once; the source is read once.
+
+        Raises :class:`InvalidNameError` for a refused name and
+        :class:`SourceError` when the source cannot be opened, both before any
+        request.  Host failures, and a source that fails half-way, are in the
+        result: call ``raise_for_failures()`` to raise them.
+        """
+        targets = self._targets(name, hosts)
+        opened = self._open(name, source)
+        try:
+            op = self._put_operation(name, opened, targets)
+            self._run(op)
+            return self._conclude(op)
+        finally:
+            opened.close()
+
+    def put_many(
+        self,
+        items: Iterable[tuple[str, Source]],
+        *,
+        hosts: Iterable[str] | None = None,
+        on_result: Callable[[OperationResult], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[OperationResult]:
+        """Upload many files through one loop, ``config.concurrency`` files at a time.
+
+        Every name is checked before the first request.  Sources are opened
+        only when their turn comes (a thousand paths do not hold a thousand
+        descriptors); one that cannot be opened gives a result with
+        ``source_error`` and no host results.  ``on_result`` is called as
+        each file finishes; ``on_progress`` about ten times a second with the
+        bytes delivered so far, summed over hosts.  Results come back in the
+        order of ``items``.
+        """
+        batch = list(items)
+        target_lists = [self._targets(name, hosts) for name, _ in batch]
+        results: list[OperationResult | None] = [None] * len(batch)
+        running: dict[int, tuple[int, Operation, OpenSource]] = {}  # by id(op)
+        delivered = 0
+
+        def conclude(index: int, result: OperationResult) -> None:
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
+
+        def operations() -> Iterator[Operation]:
+            for index, ((name, source), targets) in enumerate(zip(batch, target_lists, strict=True)):
+                try:
+                    opened = self._open(name, source)
+                except SourceError as error:
+                    result = OperationResult("PUT", name, (), error)
+                    self._log(result)
+                    conclude(index, result)
+                    continue
+                op = self._put_operation(name, opened, targets)
+                running[id(op)] = (index, op, opened)
+                yield op
+
+        def finished(op: Operation) -> None:
+            nonlocal delivered
+            index, _, opened = running.pop(id(op))
+            opened.close()
+            result = self._conclude(op)
+            delivered += sum(host.transferred for host in result.hosts)
+            conclude(index, result)
+
+        def tick() -> None:
+            assert on_progress is not None
+            on_progress(delivered + sum(self._sent(op) for _, op, _ in running.values()))
+
+        try:
+            with self._pool.engine() as engine:
+                engine.run(
+                    operations(),
+                    concurrency=self._config.concurrency,
+                    on_done=finished,
+                    on_tick=None if on_progress is None else tick,
+                )
+        finally:
+            for _, op, opened in running.values():  # left over only when run() raised
+                if op.window is not None:
+                    op.window.close()
+                opened.close()
+        if on_progress is not None:
+            on_progress(delivered)
+        done = [result for result in results if result is not None]
+        assert len(done) == len(batch)
+        return done
+
+    def delete(self, name: str, *, hosts: Iterable[str] | None = None) -> OperationResult:
+        """Delete one file on every host (or on ``hosts``); a missing copy only warns."""
+        op = Operation("DELETE", name, self._targets(name, hosts))
+        self._run(op)
+        return self._conclude(op)
+
+    # -- reads -----------------------------------------------------------------
+
+    def stat(self, name: str, host: str | None = None) -> RemoteStat | None:
+        """Size and modification time of ``name`` from one host; None when it is missing.
+
+        With ``host=None`` a host is picked at random, and the next one is
+        tried when it cannot answer (a transport error or a 5xx); a 404 is an
+        answer.  :class:`ReplicationError` when no host could answer.
+        """
+        result = self._read("HEAD", name, host, None)
+        if result.outcome is Outcome.MISSING:
+            return None
+        return RemoteStat(host=result.host, size=result.size, modified=result.modified)
+
+    def exists(self, name: str, host: str | None = None) -> bool:
+        """Whether ``name`` is on one host (chosen as for :meth:`stat`)."""
+        return self.stat(name, host) is not None
+
+    def size(self, name: str, host: str | None = None) -> int:
+        """Size of ``name`` on one host; :class:`NotFoundError` when it is missing there."""
+        result = self._read("HEAD", name, host, None)
+        self._raise_if_missing(name, result)
+        if result.size is None:
+            raise RestoError(f"{result.host} sent no Content-Length for {name!r}")
+        return result.size
+
+    def get(self, name: str, host: str | None = None) -> bytes:
+        """Content of ``name`` from one host, in memory; use :meth:`get_into` for large files."""
+        buffers: list[io.BytesIO] = []
+
+        def new_buffer() -> Sink:
+            buffers.append(io.BytesIO())
+            return buffers[-1].write
+
+        result = self._read("GET", name, host, new_buffer)
+        self._raise_if_missing(name, result)
+        return buffers[-1].getvalue()
+
+    def get_into(self, name: str, sink: Sink, host: str | None = None) -> int:
+        """Stream ``name`` from one host into ``sink`` (a ``write``-like callable); return its size.
+
+        Fails over to another host only while nothing has been written to the
+        sink: a transfer that breaks half-way raises rather than mixing two
+        copies in the sink.
+        """
+        result = self._read("GET", name, host, lambda: sink)
+        self._raise_if_missing(name, result)
+        return result.transferred
+
+    # -- internals -------------------------------------------------------------
+
+    def _run(self, op: Operation) -> None:
+        engine = self._pool.acquire()
+        try:
+            engine.run((op,))
+        finally:
+            self._pool.release(engine)
+
+    def _targets(self, name: str, hosts: Iterable[str] | None) -> list[tuple[str, str]]:
+        encoded = encode_name(name)
+        if hosts is None:
+            return [(host, prefix + encoded) for host, prefix in self._prefixes]
+        config = self._config
+        return [
+            (host, host_url(config.scheme, host, config.base_path, encoded))
+            for host in map(parse_host, hosts)
+        ]
+
+    def _open(self, name: str, source: Source) -> OpenSource:
+        try:
+            return open_source(source)
+        except OSError as exc:
+            raise SourceError(f"cannot read the source of {name!r}: {exc}", name=name) from exc
+
+    def _put_operation(self, name: str, opened: OpenSource, targets: list[tuple[str, str]]) -> Operation:
+        config = self._config
+        window = opened.window(
+            readers=len(targets), chunk_size=config.chunk_size, max_chunks=config.window_chunks
+        )
+        return Operation("PUT", name, targets, window=window)
+
+    @staticmethod
+    def _sent(op: Operation) -> int:
+        window = op.window
+        if window is None:
+            return 0
+        return sum(window.position(index) for index in range(len(op.targets)) if op.transfers[index])
+
+    def _conclude(self, op: Operation) -> OperationResult:
+        source_error = None
+        if op.window is not None:
+            if op.window.error is not None:
+                source_error = SourceError(
+                    f"reading the source of {op.name!r} failed: {op.window.error}", name=op.name
+                )
+                source_error.__cause__ = op.window.error
+            op.window.close()
+        result = OperationResult(op.method, op.name, op.host_results(), source_error)
+        self._log(result)
+        return result
+
+    def _read(
+        self, method: str, name: str, host: str | None, new_sink: Callable[[], Sink] | None
+    ) -> HostResult:
+        """One HEAD or GET, failing over between hosts as :meth:`stat` describes."""
+        if host is None:
+            candidates = list(self._config.hosts)
+            random.shuffle(candidates)
+        else:
+            candidates = [host]
+        if not candidates:
+            raise ReplicationError(
+                f"{method} {name!r}: no media host is configured",
+                name=name, method=method, failures={}, succeeded=(),
+            )
+        failures: dict[str, HostError] = {}
+        for candidate in candidates:
+            sinks: Sequence[Sink] | None = None if new_sink is None else [new_sink()]
+            op = Operation(method, name, self._targets(name, [candidate]), sinks=sinks)
+            self._run(op)
+            (result,) = self._conclude(op).hosts
+            if result.error is None:
+                return result
+            failures[result.host] = result.error
+            if not _worth_another_host(result.error) or (method == "GET" and result.transferred):
+                break
+        raise ReplicationError(
+            describe_failures(method, name, failures, len(failures)),
+            name=name, method=method, failures=failures, succeeded=(),
+        )
+
+    @staticmethod
+    def _raise_if_missing(name: str, result: HostResult) -> None:
+        if result.outcome is Outcome.MISSING:
+            raise NotFoundError(
+                f"{name!r} is not on {result.host} (HTTP {result.status})", name=name, host=result.host
+            )
+
+    def _log(self, result: OperationResult) -> None:
+        method, name = result.method, result.name
+        if result.source_error is not None:
+            logger.error("%s", result.source_error, extra=_extra(method, name, None))
+        for host_result in result.hosts:
+            host = host_result.host
+            if host_result.error is not None:
+                if result.source_error is not None:
+                    continue  # one line above says why every host was aborted
+                logger.error(
+                    "%s %r on %s failed: %s", method, name, host, host_result.error,
+                    exc_info=host_result.error if self._config.log_tracebacks else None,
+                    extra=_extra(method, name, host),
+                )
+            elif host_result.outcome is Outcome.REPLACED:
+                logger.warning(
+                    "PUT %r on %s replaced an existing file (HTTP %s)", name, host,
+                    host_result.status, extra=_extra(method, name, host),
+                )
+            elif host_result.outcome is Outcome.ALREADY_GONE:
+                logger.warning(
+                    "DELETE %r on %s: the file was already gone (HTTP %s)", name, host,
+                    host_result.status, extra=_extra(method, name, host),
+                )
+
+
+def _worth_another_host(error: HostError) -> bool:
+    """Transport errors and 5xx mean this host cannot answer now; another may."""
+    if isinstance(error, TransportError):
+        return True
+    return isinstance(error, UnexpectedStatusCode) and error.code >= 500
+
+
+def _extra(method: str, name: str, host: str | None) -> dict[str, str | None]:
+    return {"resto_method": method, "resto_name": name, "resto_host": host}

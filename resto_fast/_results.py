@@ -1,0 +1,153 @@
+"""What an operation did on each host, and how status codes are read.
+
+The reading of status codes is django-resto's, with one deliberate
+addition: ``PUT`` answered ``200`` means *replaced*, like ``204``, since
+RFC 9110 allows either for a successful overwrite.
+
+=========  ======================  ======================  ==========================
+method     success                 success, with warning   anything else
+=========  ======================  ======================  ==========================
+PUT        201 created             200/204 replaced        failure
+DELETE     200/204 deleted         404/410 already gone    failure
+HEAD, GET  200 found               404/410 missing (no     failure
+                                   warning: an answer)
+=========  ======================  ======================  ==========================
+
+``202 Accepted``, every ``3xx`` (redirects are not followed), other ``4xx``
+and ``5xx`` are failures: each breaks the promise that the copy exists (or
+is gone) when the call returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Iterator
+from typing import Self
+
+from ._exceptions import HostError, ReplicationError, SourceError
+
+__all__ = ["HostResult", "OperationResult", "Outcome", "RemoteStat", "outcome_for"]
+
+
+class Outcome(enum.Enum):
+    """What one request did on one host."""
+
+    CREATED = "created"
+    REPLACED = "replaced"
+    DELETED = "deleted"
+    ALREADY_GONE = "already gone"
+    FOUND = "found"
+    MISSING = "missing"
+    FAILED = "failed"
+
+    @property
+    def warns(self) -> bool:
+        """Success, but worth a warning: the host was not in the state expected."""
+        return self in (Outcome.REPLACED, Outcome.ALREADY_GONE)
+
+
+_READ = {200: Outcome.FOUND, 404: Outcome.MISSING, 410: Outcome.MISSING}
+_OUTCOMES: dict[str, dict[int, Outcome]] = {
+    "PUT": {201: Outcome.CREATED, 200: Outcome.REPLACED, 204: Outcome.REPLACED},
+    "DELETE": {
+        200: Outcome.DELETED,
+        204: Outcome.DELETED,
+        404: Outcome.ALREADY_GONE,
+        410: Outcome.ALREADY_GONE,
+    },
+    "HEAD": _READ,
+    "GET": _READ,
+}
+
+
+def outcome_for(method: str, status: int) -> Outcome | None:
+    """The outcome a status code means for a method, or None when it means failure."""
+    return _OUTCOMES[method].get(status)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostResult:
+    """One request to one host: its outcome, status, bytes moved, time taken, error."""
+
+    host: str
+    url: str
+    method: str
+    outcome: Outcome
+    status: int | None
+    transferred: int
+    elapsed: float
+    error: HostError | None = None
+    new_connections: int = 0
+    size: int | None = None
+    modified: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not Outcome.FAILED
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OperationResult:
+    """One operation (a file put or deleted) across every host it was sent to."""
+
+    method: str
+    name: str
+    hosts: tuple[HostResult, ...]
+    source_error: SourceError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when every host succeeded (warnings included) and the source was read."""
+        return self.source_error is None and all(result.ok for result in self.hosts)
+
+    @property
+    def failures(self) -> dict[str, HostError]:
+        return {r.host: r.error for r in self.hosts if r.error is not None}
+
+    @property
+    def succeeded(self) -> tuple[str, ...]:
+        return tuple(r.host for r in self.hosts if r.ok)
+
+    def __iter__(self) -> Iterator[HostResult]:
+        return iter(self.hosts)
+
+    def __getitem__(self, host: str) -> HostResult:
+        for result in self.hosts:
+            if result.host == host:
+                return result
+        raise KeyError(host)
+
+    def raise_for_failures(self) -> Self:
+        """Raise when anything failed; return the result otherwise, for chaining.
+
+        The source's own error comes first (``SourceError``): then no host has a
+        copy.  Else one :class:`ReplicationError` names every failed host.
+        """
+        if self.source_error is not None:
+            raise self.source_error
+        failures = self.failures
+        if failures:
+            raise ReplicationError(
+                describe_failures(self.method, self.name, failures, len(self.hosts)),
+                name=self.name,
+                method=self.method,
+                failures=failures,
+                succeeded=self.succeeded,
+            )
+        return self
+
+
+def describe_failures(method: str, name: str, failures: dict[str, HostError], total: int) -> str:
+    """``PUT 'a.jpg' failed on 2 of 3 hosts: m1:80 (refused: ...); m2:80 (HTTP 500)``."""
+    details = "; ".join(f"{host} ({error})" for host, error in failures.items())
+    return f"{method} {name!r} failed on {len(failures)} of {total} hosts: {details}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemoteStat:
+    """What a HEAD told about a file on one host."""
+
+    host: str
+    size: int | None
+    modified: float | None

@@ -1,0 +1,170 @@
+"""What can be uploaded, and how each kind is opened for one pass of reading.
+
+A source is a path, bytes-like data, or a binary file object (anything with
+``read``: Django ``File`` and uploaded files, ``open(..., "rb")``, sockets'
+makefile, pipes).  Whatever the kind, the upload needs its size first, since
+every request carries a Content-Length: a path is stat'ed, a seekable file is
+measured from its current position to its end, and a stream of unknown length
+is spooled to a temporary file (in memory up to a small limit, on disk past
+it).  Nothing reads a large file into memory.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from typing import IO, Protocol, TypeAlias, runtime_checkable
+
+from ._buffer import ChunkWindow
+
+__all__ = ["OpenSource", "Source", "SupportsRead", "open_source"]
+
+#: Streams of unknown length are spooled in memory up to this size, then to disk.
+SPOOL_MEMORY_LIMIT = 1024 * 1024
+
+
+@runtime_checkable
+class SupportsRead(Protocol):
+    """A binary file object, as far as an upload needs one."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+Source: TypeAlias = "str | os.PathLike[str] | bytes | bytearray | memoryview | SupportsRead"
+ReadInto: TypeAlias = Callable[[memoryview], "int | None"]
+
+
+class OpenSource:
+    """One source, opened: its size, a way to read it once, and what to close after."""
+
+    __slots__ = ("_close", "_data", "_readinto", "size")
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        readinto: ReadInto | None = None,
+        data: memoryview | None = None,
+        close: Callable[[], None] | None = None,
+    ) -> None:
+        self.size = size
+        self._readinto = readinto
+        self._data = data
+        self._close = close
+
+    def window(self, *, readers: int, chunk_size: int, max_chunks: int) -> ChunkWindow:
+        """A chunk window over this source for ``readers`` hosts."""
+        if self._data is not None:
+            return ChunkWindow.of_buffer(self._data, readers=readers)
+        chunk = max(1, min(chunk_size, self.size))
+        chunks_needed = -(-self.size // chunk)
+        return ChunkWindow(
+            self.size,
+            self._readinto,
+            readers=readers,
+            chunk_size=chunk,
+            max_chunks=max(1, min(max_chunks, chunks_needed)),
+        )
+
+    def close(self) -> None:
+        close, self._close = self._close, None
+        if close is not None:
+            close()
+
+
+def open_source(source: Source) -> OpenSource:
+    """Open a source for one upload.
+
+    Raises ``TypeError`` for something that is not a source (text, a text-mode
+    file) and ``OSError`` when a path cannot be opened; the caller names the
+    file in the error it raises.
+    """
+    if isinstance(source, bytes | bytearray | memoryview):
+        view = memoryview(source)
+        if not view.contiguous:
+            raise TypeError("a memoryview source must be contiguous")
+        view = view.cast("B")
+        return OpenSource(view.nbytes, data=view)
+    if isinstance(source, str | os.PathLike):
+        return _open_path(os.fspath(source))
+    if isinstance(source, io.TextIOBase):
+        raise TypeError("a file source must be opened in binary mode ('rb'), not text mode")
+    if isinstance(source, SupportsRead):
+        return _open_file(source)
+    raise TypeError(
+        "a source is a path, bytes-like data or a binary file object, "
+        f"not {type(source).__name__}"
+    )
+
+
+def _open_path(path: str) -> OpenSource:
+    raw = open(path, "rb", buffering=0)  # noqa: SIM115 - OpenSource.close closes it
+    try:
+        info = os.fstat(raw.fileno())
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or a device: its length is unknown
+            with raw:
+                return _spool(raw)
+    except BaseException:
+        raw.close()
+        raise
+    return OpenSource(info.st_size, readinto=raw.readinto, close=raw.close)
+
+
+def _open_file(file: SupportsRead) -> OpenSource:
+    size = _remaining_size(file)
+    if size is None:
+        return _spool(file)
+    return OpenSource(size, readinto=_readinto_of(file))
+
+
+def _remaining_size(file: SupportsRead) -> int | None:
+    """Bytes from the current position to the end, or None when it cannot be known."""
+    try:
+        seekable = getattr(file, "seekable", None)
+        if seekable is None or not seekable():
+            return None
+        seekable_file: IO[bytes] = file  # type: ignore[assignment]
+        position = seekable_file.tell()
+        end = seekable_file.seek(0, os.SEEK_END)
+        seekable_file.seek(position)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return max(0, end - position)
+
+
+def _readinto_of(file: SupportsRead) -> ReadInto:
+    readinto = getattr(file, "readinto", None)
+    if callable(readinto) and not isinstance(file, io.TextIOBase):
+        return readinto  # type: ignore[no-any-return]
+
+    def copy_read(view: memoryview) -> int:
+        data = file.read(len(view))
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError(f"the source's read() returned {type(data).__name__}, not bytes")
+        count = len(data)
+        view[:count] = data
+        return count
+
+    return copy_read
+
+
+def _spool(file: SupportsRead) -> OpenSource:
+    """Copy a stream of unknown length aside, to learn its size before sending it."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_LIMIT)  # noqa: SIM115
+    try:
+        while True:
+            data = file.read(256 * 1024)
+            if not isinstance(data, bytes | bytearray | memoryview):
+                raise TypeError(f"the source's read() returned {type(data).__name__}, not bytes")
+            if not data:
+                break
+            spool.write(data)
+        size = spool.tell()
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    return OpenSource(size, readinto=spool.readinto, close=spool.close)
