@@ -17,6 +17,9 @@ __all__ = ["encode_name", "host_url"]
 
 # C0 controls, DEL and C1 controls, and the backslash (a path separator on Windows servers).
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+# The common case, checked in one match: unreserved characters only, in segments that are
+# neither empty nor dot-only.  Such a name needs no encoding at all.
+_PLAIN = re.compile(r"(?!\.\.?(?:/|$))[A-Za-z0-9_.~-]+(?:/(?!\.\.?(?:/|$))[A-Za-z0-9_.~-]+)*")
 
 
 def encode_name(name: str) -> str:
@@ -30,6 +33,8 @@ def encode_name(name: str) -> str:
     """
     if not isinstance(name, str):
         raise InvalidNameError(f"a file name must be a string, not {type(name).__name__}", name=repr(name))
+    if _PLAIN.fullmatch(name):
+        return name
     if not name:
         raise InvalidNameError("empty file name", name=name)
     bad = _FORBIDDEN.search(name)

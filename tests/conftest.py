@@ -1,0 +1,76 @@
+"""Shared fixtures: nginx media servers, a replicator on them, both chunk windows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from resto_fast import Replicator, _multi_py
+from tests.servers import Nginx, find_nginx
+
+# .ci/run sets this: there, a test that needs nginx fails instead of skipping.
+REQUIRE_NGINX = os.environ.get("RESTO_FAST_REQUIRE_NGINX", "") == "1"
+
+
+def _scratch_dir(prefix: str) -> Path:
+    """A temp dir on tmpfs when there is one: nginx writes gigabytes in some tests."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
+@pytest.fixture(scope="session")
+def nginx() -> Iterator[Nginx]:
+    if find_nginx() is None:
+        message = "nginx is not installed (scripts/test installs it)"
+        if REQUIRE_NGINX:
+            pytest.fail(message)
+        pytest.skip(message)
+    workdir = _scratch_dir("resto-nginx-")
+    try:
+        with Nginx(workdir, count=3) as server:
+            yield server
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def media(nginx: Nginx) -> Nginx:
+    """The session's nginx, with empty roots and a fresh request log."""
+    nginx.clear()
+    return nginx
+
+
+@pytest.fixture
+def replicator(media: Nginx) -> Iterator[Replicator]:
+    with Replicator(media.hosts, "/media/", timeout=2) as replicator:
+        yield replicator
+
+
+def _compiled() -> ModuleType:
+    try:
+        from resto_fast import _multi
+    except ImportError:
+        pytest.skip("the compiled chunk window is not built")
+    return _multi
+
+
+@pytest.fixture(params=["python", pytest.param("cython", marks=pytest.mark.compiled)])
+def window_module(request: pytest.FixtureRequest) -> ModuleType:
+    """Each buffer test runs on both implementations of the chunk window."""
+    return _multi_py if request.param == "python" else _compiled()
+
+
+@pytest.fixture
+def scratch() -> Iterator[Path]:
+    """A temp dir on tmpfs when there is one (large source files)."""
+    path = _scratch_dir("resto-scratch-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,399 @@
+"""Real peers for the tests and benchmarks: nginx media servers, and hosts that misbehave.
+
+``Nginx`` runs one nginx master on free loopback ports, one ``server`` block
+(one media host, with its own root) per port, WebDAV PUT/DELETE on, and an
+access log in JSON that tests read to assert exactly which requests each host
+received.  Extra server blocks answer a fixed status (403, 500, 202, 302) to
+every request: real nginx refusing, failing or redirecting.
+
+The misbehaving hosts are small TCP peers, since no well-behaved server
+produces them on demand: one that never answers (a black hole), one that stops
+reading the body (stalls), one that resets the connection half-way through an
+upload, and one that reads slowly (to make a fast host wait for it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+NGINX_CANDIDATES = ("nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx")
+
+
+def find_nginx() -> str | None:
+    for candidate in NGINX_CANDIDATES:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    return None
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (right now)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Request:
+    """One line of an nginx access log."""
+
+    port: int
+    method: str
+    uri: str
+    status: int
+    connection: int
+    connection_requests: int
+
+
+_LOG_FORMAT = (
+    "log_format resto escape=json '{\"port\":$server_port,\"method\":\"$request_method\","
+    "\"uri\":\"$uri\",\"status\":$status,\"connection\":$connection,"
+    "\"requests\":$connection_requests}';"
+)
+
+
+class Nginx:
+    """An nginx master serving ``count`` media hosts on loopback, in ``workdir``."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        count: int = 3,
+        *,
+        workers: int = 1,
+        status_hosts: tuple[int, ...] = (403, 500, 202, 302),
+        body_buffer: str = "128k",
+    ) -> None:
+        self.binary = find_nginx()
+        if self.binary is None:
+            raise FileNotFoundError("nginx is not installed (scripts/test installs it)")
+        self.workdir = workdir
+        self.count = count
+        self.workers = workers
+        self.status_codes = status_hosts
+        self.body_buffer = body_buffer
+        self.ports: list[int] = []
+        self.status_ports: dict[int, int] = {}
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    # -- what tests use ----------------------------------------------------------
+
+    @property
+    def hosts(self) -> list[str]:
+        return [f"127.0.0.1:{port}" for port in self.ports]
+
+    def status_host(self, code: int) -> str:
+        """A host that answers ``code`` to every request."""
+        return f"127.0.0.1:{self.status_ports[code]}"
+
+    def root(self, index: int) -> Path:
+        return self.workdir / f"root{index}"
+
+    def path(self, index: int, name: str) -> Path:
+        """Where host ``index`` keeps file ``name`` (under the /media/ base path)."""
+        return self.root(index) / "media" / name
+
+    def clear(self) -> None:
+        """Empty every root and forget the requests logged so far."""
+        for index in range(self.count):
+            root = self.root(index)
+            shutil.rmtree(root, ignore_errors=True)
+            root.mkdir(parents=True)
+        self._log_offset = self._log_path.stat().st_size if self._log_path.exists() else 0
+
+    def requests(self, host: str | None = None, *, settle: float = 0.2) -> list[Request]:
+        """Requests logged since the last clear(), for one host or all.
+
+        nginx writes its log line just after sending the response, so lines
+        still arriving are waited for until the log has been quiet a moment.
+        """
+        deadline = time.monotonic() + 5
+        last_size = -1
+        while True:
+            size = self._log_path.stat().st_size
+            if size == last_size or time.monotonic() > deadline:
+                break
+            last_size = size
+            time.sleep(settle / 4)
+        with self._log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            lines = log.read().decode("utf-8").splitlines()
+        entries = [json.loads(line) for line in lines if line.strip()]
+        found = [
+            Request(
+                port=e["port"],
+                method=e["method"],
+                uri=e["uri"],
+                status=e["status"],
+                connection=e["connection"],
+                connection_requests=e["requests"],
+            )
+            for e in entries
+        ]
+        if host is not None:
+            port = int(host.rsplit(":", 1)[1])
+            found = [request for request in found if request.port == port]
+        return found
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    @property
+    def _log_path(self) -> Path:
+        return self.workdir / "access.log"
+
+    def start(self) -> Nginx:
+        for _ in range(5):  # a port picked as free can be taken before nginx binds it
+            self.ports = [free_port() for _ in range(self.count)]
+            self.status_ports = {code: free_port() for code in self.status_codes}
+            self._write_config()
+            if self._launch():
+                self.clear()
+                return self
+        raise RuntimeError(f"nginx did not start:\n{self._error_log()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> Nginx:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _launch(self) -> bool:
+        assert self.binary is not None
+        self.process = subprocess.Popen(
+            [self.binary, "-p", str(self.workdir), "-c", "nginx.conf", "-e", "error.log"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        pending = set(self.ports) | set(self.status_ports.values())
+        while pending and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            for port in list(pending):
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                    pending.discard(port)
+            time.sleep(0.02)
+        if pending:
+            self.stop()
+            return False
+        return True
+
+    def _error_log(self) -> str:
+        path = self.workdir / "error.log"
+        return path.read_text(errors="replace") if path.exists() else "(no error log)"
+
+    def _write_config(self) -> None:
+        work = self.workdir
+        work.mkdir(parents=True, exist_ok=True)
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (work / "temp" / name).mkdir(parents=True, exist_ok=True)
+        media_servers = "\n".join(
+            f"""
+    server {{
+        listen 127.0.0.1:{port};
+        root {self.root(index)};
+        location / {{
+            dav_methods PUT DELETE;
+            create_full_put_path on;
+            dav_access user:rw group:r all:r;
+        }}
+    }}"""
+            for index, port in enumerate(self.ports)
+        )
+        status_servers = "\n".join(
+            f"""
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{ return {code}{' /elsewhere' if 300 <= code < 400 else ''}; }}
+    }}"""
+            for code, port in self.status_ports.items()
+        )
+        user = "user root;" if os.geteuid() == 0 else ""
+        config = f"""
+{user}
+worker_processes {self.workers};
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    {_LOG_FORMAT}
+    access_log {work}/access.log resto;
+    client_body_temp_path {work}/temp/client_body;
+    proxy_temp_path {work}/temp/proxy;
+    fastcgi_temp_path {work}/temp/fastcgi;
+    uwsgi_temp_path {work}/temp/uwsgi;
+    scgi_temp_path {work}/temp/scgi;
+    client_max_body_size 0;
+    client_body_buffer_size {self.body_buffer};
+    keepalive_requests 100000;
+    types {{ }}
+    default_type application/octet-stream;
+    {media_servers}
+    {status_servers}
+}}
+"""
+        (work / "nginx.conf").write_text(config)
+
+
+# -- misbehaving hosts -------------------------------------------------------------
+
+
+class _Peer:
+    """A TCP listener on loopback whose connections a subclass handles in threads."""
+
+    def __init__(self, *, receive_buffer: int | None = None, accept: bool = True) -> None:
+        self._listener = socket.socket()
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if receive_buffer is not None:  # accepted sockets inherit it
+            self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = int(self._listener.getsockname()[1])
+        self.host = f"127.0.0.1:{self.port}"
+        self.connections: list[socket.socket] = []
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+        if accept:
+            self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+            self._thread.start()
+
+    def _accept_loop(self) -> None:
+        self._listener.settimeout(0.1)
+        while not self._stopped.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections.append(conn)
+            threading.Thread(target=self._serve_safely, args=(conn,), daemon=True).start()
+
+    def _serve_safely(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            self.serve(conn)
+
+    def serve(self, conn: socket.socket) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._listener.close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+        for conn in self.connections:
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def __enter__(self) -> _Peer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class BlackHole(_Peer):
+    """Connections are completed by the kernel's backlog and never answered."""
+
+    def __init__(self) -> None:
+        super().__init__(accept=False)
+
+
+class Staller(_Peer):
+    """Accepts, reads the request head and a little, then stops reading for ever."""
+
+    def __init__(self) -> None:
+        super().__init__(receive_buffer=64 * 1024)
+
+    def serve(self, conn: socket.socket) -> None:
+        conn.recv(4096)
+        self._stopped.wait()
+
+
+class Resetter(_Peer):
+    """Reads ``after`` bytes of the upload, then resets the connection."""
+
+    def __init__(self, after: int = 256 * 1024) -> None:
+        self.after = after
+        super().__init__()
+
+    def serve(self, conn: socket.socket) -> None:
+        received = 0
+        while received < self.after:
+            data = conn.recv(65536)
+            if not data:
+                return
+            received += len(data)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.close()
+
+
+class SlowSink(_Peer):
+    """A minimal HTTP/1.1 PUT target that reads the body slowly, then answers 201.
+
+    Keeps what it received per path in ``received``, so a test can check the
+    bytes it got, not only that it answered.
+    """
+
+    def __init__(self, *, rate: int = 4 * 1024 * 1024) -> None:
+        self.rate = rate  # bytes per second
+        self.received: dict[str, bytes] = {}
+        super().__init__(receive_buffer=32 * 1024)
+
+    def serve(self, conn: socket.socket) -> None:
+        buffer = b""
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buffer += data
+            head, buffer = buffer.split(b"\r\n\r\n", 1)
+            lines = head.decode("latin-1").split("\r\n")
+            _, path, _ = lines[0].split(" ", 2)
+            headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+            length = int(headers.get("content-length", "0"))
+            body = bytearray(buffer[:length])
+            buffer = buffer[length:]
+            step = max(1, self.rate // 100)
+            while len(body) < length:
+                data = conn.recv(min(step, length - len(body)))
+                if not data:
+                    return
+                body += data
+                time.sleep(len(data) / self.rate)
+            self.received[path] = bytes(body)
+            conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+
+
+@contextlib.contextmanager
+def running(peer: _Peer) -> Iterator[_Peer]:
+    try:
+        yield peer
+    finally:
+        peer.close()

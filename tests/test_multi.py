@@ -1,0 +1,232 @@
+"""The chunk window, on both implementations (compiled and pure Python)."""
+
+from __future__ import annotations
+
+import io
+import random
+from types import ModuleType
+from typing import Any
+
+import pycurl
+import pytest
+
+PAUSE = pycurl.READFUNC_PAUSE
+ABORT = pycurl.READFUNC_ABORT
+CANTSEEK = pycurl.SEEKFUNC_CANTSEEK
+
+
+class CountingSource(io.BytesIO):
+    """A source that counts how many bytes were read from it."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.bytes_served = 0
+
+    def readinto(self, buffer: Any) -> int:
+        count = super().readinto(buffer)
+        self.bytes_served += count
+        return count
+
+
+def make(module: ModuleType, data: bytes, *, readers: int, chunk: int, chunks: int) -> Any:
+    source = CountingSource(data)
+    window = module.ChunkWindow(len(data), source.readinto, readers=readers, chunk_size=chunk, max_chunks=chunks)
+    return window, source
+
+
+def drain(window: Any, index: int, size: int = 1000) -> bytes:
+    """Read reader ``index`` until it ends or pauses."""
+    out = bytearray()
+    while True:
+        piece = window.read(index, size)
+        if isinstance(piece, int) or not len(piece):
+            return bytes(out)
+        out += piece
+
+
+DATA = bytes(random.Random(7).randrange(256) for _ in range(10_000))
+
+
+def test_one_reader_gets_every_byte_in_order(window_module: ModuleType) -> None:
+    window, source = make(window_module, DATA, readers=1, chunk=1024, chunks=2)
+    assert drain(window, 0, 700) == DATA
+    assert window.read(0, 100) == b""
+    assert source.bytes_served == len(DATA)
+
+
+def test_interleaved_readers_each_get_the_file_which_is_read_once(window_module: ModuleType) -> None:
+    rng = random.Random(3)
+    window, source = make(window_module, DATA, readers=3, chunk=512, chunks=4)
+    outputs = [bytearray() for _ in range(3)]
+    finished: set[int] = set()
+    while len(finished) < 3:
+        index = rng.randrange(3)
+        piece = window.read(index, rng.randrange(1, 2000))
+        if piece == PAUSE:
+            continue
+        assert not isinstance(piece, int)
+        if not len(piece):
+            finished.add(index)
+        outputs[index] += piece
+        window.resumable()
+    assert all(bytes(out) == DATA for out in outputs)
+    assert source.bytes_served == len(DATA) == window.bytes_read
+    assert window.memory <= 4 * 512
+
+
+def test_a_read_never_returns_more_than_asked(window_module: ModuleType) -> None:
+    window, _ = make(window_module, DATA, readers=1, chunk=4096, chunks=2)
+    for size in (1, 7, 4096, 5000):
+        piece = window.read(0, size)
+        assert not isinstance(piece, int)
+        assert 0 < len(piece) <= size
+
+
+def test_a_reader_ahead_of_the_window_pauses_until_the_slowest_moves(window_module: ModuleType) -> None:
+    window, _ = make(window_module, DATA, readers=2, chunk=1000, chunks=2)
+    assert len(drain(window, 0)) == 2000  # the fast reader fills the window, then:
+    assert window.read(0, 1000) == PAUSE
+    assert window.paused(0)
+    assert window.paused_count == 1
+    assert window.resumable() == []  # the slow reader still needs chunk 0
+    assert bytes(window.read(1, 1000)) == DATA[:1000]  # it leaves chunk 0 ...
+    assert window.resumable() == [0]  # ... so the window can slide
+    assert not window.paused(0)
+    assert bytes(window.read(0, 1000)) == DATA[2000:3000]
+    assert window.memory == 2000
+
+
+def test_dropping_the_slow_reader_releases_the_window(window_module: ModuleType) -> None:
+    window, _ = make(window_module, DATA, readers=2, chunk=1000, chunks=2)
+    drain(window, 0)
+    assert window.read(0, 1000) == PAUSE
+    window.drop(1)
+    assert window.resumable() == [0]
+    assert drain(window, 0) == DATA[2000:]
+    assert window.read(1, 10) == ABORT
+
+
+def test_memory_stays_within_the_window_whatever_the_size(window_module: ModuleType) -> None:
+    data = bytes(200_000)
+    window, _ = make(window_module, data, readers=2, chunk=1000, chunks=3)
+    done = [False, False]
+    while not all(done):
+        for index in (0, 1):
+            piece = window.read(index, 300 if index else 900)
+            if isinstance(piece, int):
+                window.resumable()
+            elif not len(piece):
+                done[index] = True
+    assert window.memory <= 3000
+    assert window.bytes_read == len(data)
+
+
+def test_zero_bytes(window_module: ModuleType) -> None:
+    window, _ = make(window_module, b"", readers=2, chunk=1000, chunks=2)
+    assert window.read(0, 10) == b""
+    assert window.read(1, 10) == b""
+    assert window.memory == 0
+
+
+def test_a_failing_source_aborts_every_reader_and_keeps_the_error(window_module: ModuleType) -> None:
+    def broken(buffer: Any) -> int:
+        raise OSError(5, "Input/output error")
+
+    window = window_module.ChunkWindow(100, broken, readers=2, chunk_size=10, max_chunks=2)
+    assert window.read(0, 10) == ABORT
+    assert window.read(1, 10) == ABORT
+    assert isinstance(window.error, OSError)
+
+
+def test_an_error_wakes_paused_readers_so_they_can_abort(window_module: ModuleType) -> None:
+    calls = 0
+
+    def fails_third_time(buffer: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OSError("disk gone")
+        buffer[:] = bytes(len(buffer))
+        return len(buffer)
+
+    window = window_module.ChunkWindow(100, fails_third_time, readers=2, chunk_size=10, max_chunks=2)
+    drain(window, 0, 10)  # chunks 0 and 1, then pauses
+    assert window.paused(0)
+    drain(window, 1, 10)  # reads 0, 1, then needs chunk 2: the third read fails
+    assert window.error is not None
+    assert window.resumable() == [0]
+    assert window.read(0, 10) == ABORT
+
+
+def test_a_source_shorter_than_announced_is_an_error(window_module: ModuleType) -> None:
+    source = io.BytesIO(b"x" * 50)
+    window = window_module.ChunkWindow(100, source.readinto, readers=1, chunk_size=40, max_chunks=4)
+    assert drain(window, 0, 40) == b"x" * 40
+    assert window.read(0, 40) == ABORT
+    assert isinstance(window.error, EOFError)
+    assert "50 bytes, 100 were expected" in str(window.error)
+
+
+def test_a_source_that_returns_short_reads_is_read_until_full(window_module: ModuleType) -> None:
+    data = bytes(range(256)) * 8
+
+    class Trickle(io.RawIOBase):
+        def __init__(self) -> None:
+            self.position = 0
+
+        def readinto(self, buffer: Any) -> int:
+            piece = data[self.position : self.position + min(7, len(buffer))]
+            buffer[: len(piece)] = piece
+            self.position += len(piece)
+            return len(piece)
+
+    window = window_module.ChunkWindow(len(data), Trickle().readinto, readers=1, chunk_size=100, max_chunks=2)
+    assert drain(window, 0, 64) == data
+
+
+def test_seek_rewinds_within_the_window_only(window_module: ModuleType) -> None:
+    window, _ = make(window_module, DATA, readers=2, chunk=1000, chunks=2)
+    reader = window.reader(0)
+    assert bytes(reader(500)) == DATA[:500]
+    assert reader.seek(0, 0) == 0
+    assert bytes(reader(500)) == DATA[:500]
+    drain(window, 0)
+    drain(window, 1)  # both past chunk 0 and 1 now; the window slides on the next read
+    assert bytes(window.read(0, 1000)) == DATA[2000:3000]
+    assert reader.seek(0, 0) == CANTSEEK
+    assert reader.seek(2000, 1) == CANTSEEK  # only SEEK_SET is supported
+
+
+def test_a_reader_is_the_window_read_at_one_index(window_module: ModuleType) -> None:
+    window, _ = make(window_module, DATA, readers=2, chunk=1000, chunks=4)
+    assert bytes(window.reader(1)(10)) == DATA[:10]
+    assert window.position(1) == 10
+    assert window.position(0) == 0
+    with pytest.raises(IndexError):
+        window.reader(2)
+
+
+def test_a_buffer_window_shares_memory_and_never_pauses(window_module: ModuleType) -> None:
+    data = bytearray(DATA)
+    window = window_module.ChunkWindow.of_buffer(data, readers=2)
+    first = window.read(0, 100)
+    assert isinstance(first, memoryview)
+    data[0] ^= 0xFF
+    assert first[0] == data[0]  # a view on the caller's buffer, not a copy
+    assert drain(window, 0, 3000) == bytes(data[100:])
+    assert drain(window, 1, 3000) == bytes(data)
+    assert window.memory == 0
+
+
+def test_close_releases_the_chunks_and_aborts_later_reads(window_module: ModuleType) -> None:
+    window, _ = make(window_module, DATA, readers=1, chunk=1000, chunks=2)
+    window.read(0, 10)
+    window.close()
+    assert window.read(0, 10) == ABORT
+
+
+def test_invalid_arguments_are_refused(window_module: ModuleType) -> None:
+    with pytest.raises(ValueError, match="chunk_size"):
+        window_module.ChunkWindow(10, None, readers=1, chunk_size=0, max_chunks=1)
+    with pytest.raises(ValueError, match="size"):
+        window_module.ChunkWindow(-1, None, readers=1, chunk_size=1, max_chunks=1)

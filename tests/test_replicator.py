@@ -1,0 +1,352 @@
+"""The Replicator API against real nginx media servers."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from resto_fast import (
+    InvalidNameError,
+    NotFoundError,
+    Outcome,
+    ReplicationError,
+    Replicator,
+    SourceError,
+    TransportError,
+    UnexpectedStatusCode,
+)
+from tests.servers import Nginx, free_port
+
+pytestmark = pytest.mark.nginx
+
+
+def test_put_lands_on_every_host_with_one_put_each(media: Nginx, replicator: Replicator) -> None:
+    result = replicator.put("photos/a.jpg", b"jpeg bytes").raise_for_failures()
+    assert [r.outcome for r in result] == [Outcome.CREATED] * 3
+    assert [r.status for r in result] == [201] * 3
+    assert all(r.transferred == 10 and r.elapsed > 0 for r in result)
+    for index, host in enumerate(media.hosts):
+        assert media.path(index, "photos/a.jpg").read_bytes() == b"jpeg bytes"
+        assert [(q.method, q.uri, q.status) for q in media.requests(host)] == [
+            ("PUT", "/media/photos/a.jpg", 201)
+        ]
+
+
+def test_names_land_on_disk_under_their_exact_decoded_name(media: Nginx, replicator: Replicator) -> None:
+    names = ["a b.txt", "100%.txt", "what?.txt", "hash#tag.txt", "c++.txt", "été/ß.txt", "😀/🎉.png"]
+    for name in names:
+        replicator.put(name, name.encode()).raise_for_failures()
+    for index in range(3):
+        for name in names:
+            assert media.path(index, name).read_bytes() == name.encode()
+    assert {q.uri for q in media.requests(media.hosts[0])} == {f"/media/{name}" for name in names}
+
+
+def test_a_second_put_reuses_the_connection(media: Nginx, replicator: Replicator) -> None:
+    first = replicator.put("one.txt", b"1")
+    second = replicator.put("two.txt", b"2")
+    assert [r.new_connections for r in first] == [1, 1, 1]
+    assert [r.new_connections for r in second] == [0, 0, 0]
+    for host in media.hosts:
+        one, two = media.requests(host)
+        assert one.connection == two.connection  # nginx saw one connection ...
+        assert (one.connection_requests, two.connection_requests) == (1, 2)  # ... serving both
+
+
+def test_put_over_an_existing_file_replaces_it_with_a_warning(
+    media: Nginx, replicator: Replicator, caplog: pytest.LogCaptureFixture
+) -> None:
+    replicator.put("a.txt", b"old")
+    with caplog.at_level(logging.WARNING, logger="resto_fast"):
+        result = replicator.put("a.txt", b"new").raise_for_failures()
+    assert [r.outcome for r in result] == [Outcome.REPLACED] * 3
+    assert media.path(0, "a.txt").read_bytes() == b"new"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3
+    assert {r.resto_host for r in warnings} == set(media.hosts)  # type: ignore[attr-defined]
+    assert all("'a.txt'" in r.getMessage() and "replaced" in r.getMessage() for r in warnings)
+
+
+def test_a_zero_byte_file(media: Nginx, replicator: Replicator) -> None:
+    replicator.put("empty", b"").raise_for_failures()
+    assert all(media.path(i, "empty").read_bytes() == b"" for i in range(3))
+    assert replicator.size("empty") == 0
+
+
+def test_sources_of_every_kind(media: Nginx, replicator: Replicator, tmp_path: Path) -> None:
+    path = tmp_path / "src.bin"
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    path.write_bytes(data)
+    replicator.put("from-path", path).raise_for_failures()
+    replicator.put("from-str-path", str(path)).raise_for_failures()
+    with path.open("rb") as file:
+        replicator.put("from-file", file).raise_for_failures()
+    replicator.put("from-bytesio", io.BytesIO(data)).raise_for_failures()
+    for name in ("from-path", "from-str-path", "from-file", "from-bytesio"):
+        assert all(media.path(i, name).read_bytes() == data for i in range(3)), name
+
+
+def test_delete_then_delete_again_warns(
+    media: Nginx, replicator: Replicator, caplog: pytest.LogCaptureFixture
+) -> None:
+    replicator.put("gone.txt", b"x")
+    assert [r.outcome for r in replicator.delete("gone.txt")] == [Outcome.DELETED] * 3
+    assert not any(media.path(i, "gone.txt").exists() for i in range(3))
+    with caplog.at_level(logging.WARNING, logger="resto_fast"):
+        again = replicator.delete("gone.txt").raise_for_failures()
+    assert [(r.outcome, r.status) for r in again] == [(Outcome.ALREADY_GONE, 404)] * 3
+    assert sum("already gone" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_reads(media: Nginx, replicator: Replicator) -> None:
+    data = os.urandom(700_000)
+    replicator.put("r/data.bin", data).raise_for_failures()
+    for host in media.hosts:
+        stat = replicator.stat("r/data.bin", host)
+        assert stat is not None
+        assert (stat.host, stat.size) == (host, len(data))
+        assert stat.modified is not None and stat.modified > 0
+        assert replicator.get("r/data.bin", host) == data
+    assert replicator.exists("r/data.bin")
+    assert not replicator.exists("r/missing.bin")
+    assert replicator.stat("r/missing.bin") is None
+    assert replicator.size("r/data.bin") == len(data)
+    digest = hashlib.sha256()
+    assert replicator.get_into("r/data.bin", digest.update) == len(data)
+    assert digest.digest() == hashlib.sha256(data).digest()
+    with pytest.raises(NotFoundError) as caught:
+        replicator.get("r/missing.bin")
+    assert caught.value.name == "r/missing.bin"
+    with pytest.raises(NotFoundError):
+        replicator.size("r/missing.bin", media.hosts[1])
+
+
+def test_reads_fail_over_on_transport_errors_and_5xx(
+    media: Nginx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    broken = media.status_host(500)
+    hosts = [dead, broken, media.hosts[0]]
+    monkeypatch.setattr("resto_fast._replicator.random.shuffle", lambda hosts: None)  # keep the order
+    with Replicator(hosts, "/media/") as replicator:
+        replicator.put("f.txt", b"data", hosts=[media.hosts[0]]).raise_for_failures()
+        assert replicator.exists("f.txt")
+        assert replicator.get("f.txt") == b"data"
+        assert not replicator.exists("nope.txt")
+
+
+def test_a_404_is_an_answer_not_a_failure(media: Nginx, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("resto_fast._replicator.random.shuffle", lambda hosts: None)
+    with Replicator(media.hosts[:2], "/media/") as replicator:
+        replicator.put("only-on-second", b"x", hosts=[media.hosts[1]])
+        assert not replicator.exists("only-on-second")  # the first host answered: missing
+    assert [q.method for q in media.requests(media.hosts[1]) if q.method == "HEAD"] == []
+
+
+def test_reads_that_no_host_can_answer_raise_one_error(media: Nginx) -> None:
+    dead = [f"127.0.0.1:{free_port()}", media.status_host(500)]
+    with Replicator(dead, "/media/") as replicator:
+        with pytest.raises(ReplicationError) as caught:
+            replicator.exists("x")
+    assert set(caught.value.failures) == set(dead)
+    with Replicator([media.status_host(403), media.hosts[0]], "/media/") as replicator, pytest.raises(
+        ReplicationError
+    ):
+        replicator.stat("x", media.status_host(403))  # a 403 is not worth another host
+
+
+def test_invalid_names_are_refused_before_any_request(media: Nginx, replicator: Replicator) -> None:
+    for name in ("../etc/passwd", "/abs", "a\x00b", "a\\b"):
+        with pytest.raises(InvalidNameError):
+            replicator.put(name, b"x")
+        with pytest.raises(ValueError):
+            replicator.delete(name)
+    with pytest.raises(InvalidNameError):
+        replicator.put_many([("fine.txt", b"x"), ("../bad", b"x")])
+    assert media.requests() == []
+
+
+def test_an_unreadable_source_is_refused_before_any_request(
+    media: Nginx, replicator: Replicator, tmp_path: Path
+) -> None:
+    with pytest.raises(SourceError) as caught:
+        replicator.put("x", tmp_path / "missing.bin")
+    assert caught.value.name == "x"
+    assert isinstance(caught.value.__cause__, FileNotFoundError)
+    assert media.requests() == []
+
+
+def test_a_source_failing_half_way_leaves_no_copy_anywhere(
+    media: Nginx, replicator: Replicator, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Failing(io.RawIOBase):
+        def __init__(self) -> None:
+            self.sent = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return False
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            if self.sent >= 3 * 1024 * 1024:
+                raise OSError(5, "Input/output error")
+            buffer[:] = bytes(len(buffer))
+            self.sent += len(buffer)
+            return len(buffer)
+
+    opened_size = 8 * 1024 * 1024
+
+    class Sized(Failing):
+        def seekable(self) -> bool:
+            return True
+
+        def tell(self) -> int:
+            return 0
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return opened_size if whence == 2 else 0
+
+    with caplog.at_level(logging.ERROR, logger="resto_fast"):
+        result = replicator.put("broken.bin", Sized())
+    assert result.source_error is not None
+    assert "Input/output error" in str(result.source_error)
+    assert all(r.outcome is Outcome.FAILED for r in result)
+    assert all(isinstance(r.error, TransportError) and r.error.reason == "aborted" for r in result)
+    with pytest.raises(SourceError):
+        result.raise_for_failures()
+    assert not any(media.path(i, "broken.bin").exists() for i in range(3))
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [
+        str(result.source_error)
+    ]
+
+
+def test_failures_are_logged_with_file_and_host(
+    media: Nginx, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    with Replicator([media.hosts[0], dead], "/media/", log_tracebacks=True) as replicator:
+        with caplog.at_level(logging.ERROR, logger="resto_fast"):
+            result = replicator.put("logged.txt", b"x")
+    assert result.succeeded == (media.hosts[0],)
+    (record,) = caplog.records
+    assert record.getMessage().startswith(f"PUT 'logged.txt' on {dead} failed: refused")
+    assert (record.resto_name, record.resto_host, record.resto_method) == ("logged.txt", dead, "PUT")  # type: ignore[attr-defined]
+    assert record.exc_info is not None and isinstance(record.exc_info[1], TransportError)
+
+
+@pytest.mark.parametrize("code", [403, 500, 202, 302])
+def test_hosts_answering_unexpected_codes_fail_alone(media: Nginx, code: int) -> None:
+    bad = media.status_host(code)
+    with Replicator([media.hosts[0], bad], "/media/") as replicator:
+        result = replicator.put("status.txt", b"x" * 100_000)
+    assert result[media.hosts[0]].outcome is Outcome.CREATED
+    failed = result[bad]
+    assert isinstance(failed.error, UnexpectedStatusCode)
+    assert (failed.status, failed.error.code, failed.error.host) == (code, code, bad)
+    with pytest.raises(ReplicationError) as caught:
+        result.raise_for_failures()
+    assert list(caught.value.failures) == [bad]
+    if code == 302:  # redirects are never followed
+        assert [q.uri for q in media.requests() if q.uri == "/elsewhere"] == []
+
+
+def test_put_many_pipelines_files_in_order_with_bounded_concurrency(media: Nginx) -> None:
+    items = [(f"many/{i:03}.bin", os.urandom(1000 + i)) for i in range(120)]
+    seen: list[str] = []
+    progress: list[int] = []
+    with Replicator(media.hosts, "/media/", concurrency=4) as replicator:
+        results = replicator.put_many(
+            items, on_result=lambda r: seen.append(r.name), on_progress=progress.append
+        )
+    assert [r.name for r in results] == [name for name, _ in items]
+    assert sorted(seen) == [name for name, _ in items]
+    assert all(r.ok for r in results)
+    total = sum(len(data) for _, data in items) * 3
+    assert progress[-1] == total
+    assert progress == sorted(progress)
+    for index, host in enumerate(media.hosts):
+        requests = media.requests(host)
+        assert len(requests) == 120
+        assert len({q.connection for q in requests}) <= 4
+        name, data = items[77]
+        assert media.path(index, name).read_bytes() == data
+
+
+def test_put_many_reports_sources_it_cannot_open(media: Nginx, replicator: Replicator, tmp_path: Path) -> None:
+    results = replicator.put_many([("a", b"1"), ("b", tmp_path / "missing"), ("c", b"3")])
+    assert [r.ok for r in results] == [True, False, True]
+    assert results[1].hosts == ()
+    assert isinstance(results[1].source_error, SourceError)
+
+
+def test_hosts_can_be_chosen_per_call(media: Nginx, replicator: Replicator) -> None:
+    replicator.put("subset", b"x", hosts=[media.hosts[2]]).raise_for_failures()
+    assert [media.path(i, "subset").exists() for i in range(3)] == [False, False, True]
+    assert replicator.url("a b", media.hosts[1]) == f"http://{media.hosts[1]}/media/a%20b"
+
+
+def test_no_hosts_means_nothing_to_do() -> None:
+    with Replicator([], "/media/") as replicator:
+        assert replicator.put("x", b"x").hosts == ()
+        with pytest.raises(ReplicationError, match="no media host"):
+            replicator.exists("x")
+
+
+def test_one_replicator_shared_by_threads(media: Nginx) -> None:
+    errors: list[BaseException] = []
+
+    def work(thread: int) -> None:
+        try:
+            for i in range(25):
+                replicator.put(f"t{thread}/{i}", f"{thread}-{i}".encode()).raise_for_failures()
+        except BaseException as exc:
+            errors.append(exc)
+
+    with Replicator(media.hosts, "/media/") as replicator:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert replicator._pool.idle <= 8
+    assert errors == []
+    assert media.path(1, "t7/24").read_bytes() == b"7-24"
+    assert len(media.requests(media.hosts[0])) == 200
+
+
+def test_a_forked_child_makes_its_own_connections(media: Nginx) -> None:
+    with Replicator(media.hosts, "/media/") as replicator:
+        replicator.put("parent-1", b"p").raise_for_failures()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            status = 1
+            try:
+                result = replicator.put("child", b"c")
+                status = 0 if result.ok and all(r.new_connections == 1 for r in result) else 2
+            finally:
+                os.write(write_end, bytes([status]))
+                os._exit(0)
+        os.close(write_end)
+        child_status = os.read(read_end, 1)
+        os.waitpid(pid, 0)
+        os.close(read_end)
+        after = replicator.put("parent-2", b"p").raise_for_failures()
+    assert child_status == b"\x00"
+    assert [r.new_connections for r in after] == [0, 0, 0]  # the parent's connections survived
+    assert media.path(0, "child").read_bytes() == b"c"
+
+
+def test_closed_replicator_refuses_work(media: Nginx) -> None:
+    replicator = Replicator(media.hosts, "/media/")
+    replicator.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        replicator.put("x", b"x")
