@@ -129,7 +129,7 @@ class ReplicatorConfig:
     base_path: str = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        hosts = self.hosts
+        hosts: object = self.hosts  # typed as a tuple, but settings hand over anything
         if isinstance(hosts, str) or not isinstance(hosts, Iterable):
             raise ConfigurationError(f"hosts must be a list of 'host[:port]', not {hosts!r}")
         normalized = tuple(parse_host(host) for host in hosts)

@@ -32,7 +32,8 @@ from ._buffer import ChunkWindow
 from ._config import ReplicatorConfig
 from ._exceptions import HostError, TransportError, UnexpectedStatusCode
 from ._handles import HandlePool
-from ._results import HostResult, Outcome, outcome_for
+from ._results import OUTCOMES as _OUTCOMES
+from ._results import HostResult, Outcome
 
 __all__ = ["Engine", "Operation"]
 
@@ -64,12 +65,36 @@ _CURL_REASONS = {
 }
 
 Sink = Callable[[bytes], object]
+# poll() events -> libcurl's CSELECT mask, filled as events are seen.
+_CURL_MASKS: dict[int, int] = {}
+
+
+def _curl_mask(event: int) -> int:
+    mask = 0
+    if event & _READABLE:
+        mask |= pycurl.CSELECT_IN
+    if event & select.POLLOUT:
+        mask |= pycurl.CSELECT_OUT
+    if event & _BROKEN:
+        mask |= pycurl.CSELECT_ERR
+    return mask
 
 
 class Operation:
     """One method on one file, fanned out to some hosts; the engine fills ``results``."""
 
-    __slots__ = ("method", "name", "pending", "results", "sinks", "targets", "transfers", "window")
+    __slots__ = (
+        "body",
+        "kind",
+        "method",
+        "name",
+        "pending",
+        "results",
+        "sinks",
+        "targets",
+        "transfers",
+        "window",
+    )
 
     def __init__(
         self,
@@ -78,22 +103,25 @@ class Operation:
         targets: Sequence[tuple[str, str]],
         *,
         window: ChunkWindow | None = None,
+        body: bytes | None = None,
         sinks: Sequence[Sink] | None = None,
     ) -> None:
+        """A PUT carries its content as a ``window`` (streamed) or a ``body`` (given whole)."""
         self.method = method
         self.name = name
         self.targets = targets  # (host, url) pairs
         self.window = window
+        self.body = body
+        self.kind = "PUT_BODY" if body is not None else method
         self.sinks = sinks
         self.results: list[HostResult | None] = [None] * len(targets)
         self.transfers: list[_Transfer | None] = [None] * len(targets)
         self.pending = len(targets)
 
     def host_results(self) -> tuple[HostResult, ...]:
-        done = tuple(result for result in self.results if result is not None)
-        if len(done) != len(self.results):
+        if self.pending:
             raise RuntimeError(f"{self.method} {self.name!r} has not finished on every host")
-        return done
+        return tuple(self.results)  # type: ignore[arg-type]  # none is None once pending is 0
 
 
 class _Transfer:
@@ -222,16 +250,42 @@ class Engine:
             self._abort_all()
             done.clear()
 
+    def run_one(self, op: Operation) -> None:
+        """Run one operation to the end: ``run([op])`` without the batch machinery.
+
+        The path of every ``put`` and ``delete``, so it is kept short.
+        """
+        if not op.targets:
+            return
+        window = op.window
+        try:
+            self._start(op)
+            next_stall_check = time.monotonic() + self._stall_interval
+            while op.pending:
+                now = self._step(next_stall_check)
+                if window is not None and window.paused_count:
+                    self._resume(op, now)
+                if now >= next_stall_check:
+                    self._abort_stalled(now)
+                    next_stall_check = now + self._stall_interval
+        finally:
+            if self._active:
+                self._abort_all()
+            self._done.clear()
+
     def _start(self, op: Operation) -> None:
         """Add one transfer per host and let libcurl start them at once."""
         now = time.monotonic()
         take = self._handles.take
         window = op.window
+        body = op.body
         for index, (host, url) in enumerate(op.targets):
-            handle = take(host, op.method)
+            handle = take(host, op.kind)
             handle.setopt(pycurl.URL, url)
             transfer = _Transfer(op, index, handle, now)
-            if window is not None:
+            if body is not None:
+                handle.setopt(pycurl.POSTFIELDS, body)  # no copy: pycurl keeps a reference
+            elif window is not None:
                 reader = window.reader(index)
                 handle.setopt(pycurl.INFILESIZE_LARGE, window.size)
                 handle.setopt(pycurl.READFUNCTION, reader)
@@ -250,13 +304,14 @@ class Engine:
     # -- the loop --------------------------------------------------------------
 
     def _on_socket(self, what: int, fd: int, multi: object, socketp: object) -> None:
-        if what == pycurl.POLL_REMOVE:
-            try:
-                self._poll.unregister(fd)
-            except KeyError:
-                pass  # never registered: libcurl removes sockets it only resolved for
-        else:
-            self._poll.register(fd, _POLL_INTEREST[what])
+        interest = _POLL_INTEREST.get(what)
+        if interest is not None:
+            self._poll.register(fd, interest)
+            return
+        try:  # noqa: SIM105 - called for every socket change: no context manager here
+            self._poll.unregister(fd)  # POLL_REMOVE
+        except KeyError:
+            pass  # never registered: libcurl removes sockets it only resolved for
 
     def _step(self, wake_by: float) -> float:
         """Wait for sockets or libcurl's timer, let libcurl act, collect what finished.
@@ -276,19 +331,16 @@ class Engine:
                 wait = timer_ms / 1000
             wait = 0 if wait <= 0 else _LONGEST_WAIT if wait > _LONGEST_WAIT else wait
             events = self._poll.poll(math.ceil(wait * 1000))
+            socket_action = self._multi.socket_action
             for fd, event in events:
-                mask = 0
-                if event & _READABLE:
-                    mask |= pycurl.CSELECT_IN
-                if event & select.POLLOUT:
-                    mask |= pycurl.CSELECT_OUT
-                if event & _BROKEN:
-                    mask |= pycurl.CSELECT_ERR
-                    if event & select.POLLNVAL:  # closed under us: stop watching it
-                        self._poll.unregister(fd)
-                self._multi.socket_action(fd, mask)
+                mask = _CURL_MASKS.get(event)
+                if mask is None:
+                    mask = _CURL_MASKS[event] = _curl_mask(event)
+                if event & select.POLLNVAL:  # closed under us: stop watching it
+                    self._poll.unregister(fd)
+                socket_action(fd, mask)
             if not events:  # the wait ended on a timer: libcurl's, or ours
-                self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+                socket_action(pycurl.SOCKET_TIMEOUT, 0)
             now = time.monotonic()
         self._collect()
         return now
@@ -328,7 +380,9 @@ class Engine:
                 transfer.mark = mark
                 transfer.last_progress = now
             elif now - transfer.last_progress >= timeout:
-                self._finish(transfer, None, f"no progress for {now - transfer.last_progress:.1f} s")
+                self._finish(
+                    transfer, None, f"no progress for {now - transfer.last_progress:.1f} s"
+                )
 
     def _abort_all(self) -> None:
         for transfer in list(self._active.values()):
@@ -346,13 +400,16 @@ class Engine:
         status = handle.getinfo(pycurl.RESPONSE_CODE) or None
         error: HostError | None = None
         outcome: Outcome | None = None
-        size = modified = None
         if curl_code == 0:
             elapsed = handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6
-            outcome = outcome_for(method, status or 0)
+            outcome = _OUTCOMES[method].get(status or 0)
             if outcome is None:
                 error = UnexpectedStatusCode(
-                    f"HTTP {status}", host=transfer.host, url=transfer.url, method=method, code=status or 0
+                    f"HTTP {status}",
+                    host=transfer.host,
+                    url=transfer.url,
+                    method=method,
+                    code=status or 0,
                 )
         else:
             elapsed = time.monotonic() - transfer.started
@@ -360,36 +417,41 @@ class Engine:
         window = op.window
         if window is not None:
             window.drop(transfer.index)  # a finished or failed host holds no chunk back
-            transferred = window.size if outcome is not None else handle.getinfo(pycurl.SIZE_UPLOAD_T)
+            transferred = window.size if outcome else handle.getinfo(pycurl.SIZE_UPLOAD_T)
+        elif op.body is not None:
+            transferred = len(op.body) if outcome else handle.getinfo(pycurl.SIZE_UPLOAD_T)
         elif transfer.gate is not None:  # GET: what reached the sink, not an error page
             transferred = transfer.gate.written
         else:
             transferred = handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
+        size = modified = None
         if outcome is Outcome.FOUND:
             length = handle.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T)
             filetime = handle.getinfo(pycurl.INFO_FILETIME)
             size = length if length >= 0 else None
             modified = float(filetime) if filetime >= 0 else None
         op.results[transfer.index] = HostResult(
-            host=transfer.host,
-            url=transfer.url,
-            method=method,
-            outcome=outcome or Outcome.FAILED,
-            status=status,
-            transferred=transferred,
-            elapsed=elapsed,
-            error=error,
-            new_connections=handle.getinfo(pycurl.NUM_CONNECTS),
-            size=size,
-            modified=modified,
+            transfer.host,
+            transfer.url,
+            method,
+            outcome or Outcome.FAILED,
+            status,
+            transferred,
+            elapsed,
+            error,
+            handle.getinfo(pycurl.NUM_CONNECTS),
+            size,
+            modified,
         )
         op.transfers[transfer.index] = None
         op.pending -= 1
         if not op.pending:
             self._done.append(op)
-        self._handles.give_back(transfer.host, method, handle)
+        self._handles.give_back(transfer.host, op.kind, handle)
 
-    def _transport_error(self, transfer: _Transfer, curl_code: int | None, message: str) -> TransportError:
+    def _transport_error(
+        self, transfer: _Transfer, curl_code: int | None, message: str
+    ) -> TransportError:
         op = transfer.op
         if curl_code is None:
             reason = "stalled"

@@ -19,9 +19,18 @@ from ._config import ReplicatorConfig
 __all__ = ["METHODS", "HandlePool"]
 
 METHODS = ("PUT", "DELETE", "HEAD", "GET")
+#: Handle kinds: a method, and for PUT how the body travels.  "PUT" streams it
+#: through a READFUNCTION; "PUT_BODY" hands libcurl a ``bytes`` whole.
+KINDS = ("PUT", "PUT_BODY", "DELETE", "HEAD", "GET")
 
 # GET bodies arrive in bigger pieces than libcurl's 16 KiB default: fewer Python calls.
 _DOWNLOAD_BUFFER_SIZE = 256 * 1024
+
+
+# No "Expect: 100-continue" (a round trip, or a second's wait when a server ignores it),
+# and no "Accept: */*" (meaningless for an upload).  A body given whole goes through
+# libcurl's POSTFIELDS, which would add a form Content-Type: none is sent either way.
+_PUT_HEADERS = ["Expect:", "Accept:", "Content-Type:"]
 
 
 def _discard(data: bytes) -> None:
@@ -35,12 +44,12 @@ class HandlePool:
         self._config = config
         self._idle: defaultdict[tuple[str, str], list[pycurl.Curl]] = defaultdict(list)
 
-    def take(self, host: str, method: str) -> pycurl.Curl:
-        idle = self._idle[host, method]
-        return idle.pop() if idle else self._new(method)
+    def take(self, host: str, kind: str) -> pycurl.Curl:
+        idle = self._idle[host, kind]
+        return idle.pop() if idle else self._new(kind)
 
-    def give_back(self, host: str, method: str, handle: pycurl.Curl) -> None:
-        self._idle[host, method].append(handle)
+    def give_back(self, host: str, kind: str, handle: pycurl.Curl) -> None:
+        self._idle[host, kind].append(handle)
 
     def close(self) -> None:
         for handles in self._idle.values():
@@ -48,7 +57,7 @@ class HandlePool:
                 handle.close()
         self._idle.clear()
 
-    def _new(self, method: str) -> pycurl.Curl:
+    def _new(self, kind: str) -> pycurl.Curl:
         config = self._config
         handle = pycurl.Curl()
         handle.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for DNS timeouts
@@ -58,6 +67,9 @@ class HandlePool:
         # Names are validated before any request; let no dot-segment squashing change them.
         handle.setopt(pycurl.PATH_AS_IS, 1)
         handle.setopt(pycurl.TCP_KEEPALIVE, 1)
+        # Media servers are reached directly: an http_proxy meant for the outside world must
+        # not catch replication traffic (and libcurl skips reading the environment per request).
+        handle.setopt(pycurl.PROXY, "")
         if config.total_timeout is not None:
             handle.setopt(pycurl.TIMEOUT_MS, max(1, round(config.total_timeout * 1000)))
         if not config.verify_tls:
@@ -65,21 +77,24 @@ class HandlePool:
             handle.setopt(pycurl.SSL_VERIFYHOST, 0)
         if config.ca_file is not None:
             handle.setopt(pycurl.CAINFO, config.ca_file)
-        if method == "PUT":
+        if kind == "PUT":
             handle.setopt(pycurl.UPLOAD, 1)
             handle.setopt(pycurl.UPLOAD_BUFFERSIZE, config.upload_buffer_size)
-            # No "Expect: 100-continue": it costs a round trip, or a second when ignored.
-            handle.setopt(pycurl.HTTPHEADER, ["Expect:"])
+            handle.setopt(pycurl.HTTPHEADER, _PUT_HEADERS)
             handle.setopt(pycurl.WRITEFUNCTION, _discard)
-        elif method == "DELETE":
+        elif kind == "PUT_BODY":
+            handle.setopt(pycurl.CUSTOMREQUEST, "PUT")
+            handle.setopt(pycurl.HTTPHEADER, _PUT_HEADERS)
+            handle.setopt(pycurl.WRITEFUNCTION, _discard)
+        elif kind == "DELETE":
             handle.setopt(pycurl.CUSTOMREQUEST, "DELETE")
             handle.setopt(pycurl.WRITEFUNCTION, _discard)
-        elif method == "HEAD":
+        elif kind == "HEAD":
             handle.setopt(pycurl.NOBODY, 1)
             handle.setopt(pycurl.OPT_FILETIME, 1)
-        elif method == "GET":
+        elif kind == "GET":
             handle.setopt(pycurl.OPT_FILETIME, 1)
             handle.setopt(pycurl.BUFFERSIZE, _DOWNLOAD_BUFFER_SIZE)
         else:
-            raise ValueError(f"unsupported method {method!r}")
+            raise ValueError(f"unsupported handle kind {kind!r}")
         return handle

@@ -196,20 +196,27 @@ cdef class ChunkWindow:
     # -- the loop's side -------------------------------------------------------
 
     def resumable(self):
-        """Readers paused earlier that can move now; they are no longer marked paused."""
+        """Readers paused earlier that can move now; they are no longer marked paused.
+
+        A paused reader can move when the window has room for a new chunk, or
+        when other readers have already read past it the chunk it waits for
+        (it paused when that chunk was not read yet).
+        """
         cdef Py_ssize_t i
+        cdef bint room = True  # after an error every reader must come back, to abort
+        cdef long long filled
         cdef list ready = []
         if not self._npaused:
             return ready
         if self._error is None:
             self._advance()
-            if self._tail - self._head >= self._max_chunks:
-                return ready
+            room = self._tail - self._head < self._max_chunks
+        filled = self._tail * self._chunk
         for i in range(self._nreaders):
-            if self._flags[i] & PAUSED:
+            if self._flags[i] & PAUSED and (room or self._positions[i] < filled):
                 self._flags[i] &= ~PAUSED
                 ready.append(i)
-        self._npaused = 0
+        self._npaused -= len(ready)
         return ready
 
     def drop(self, Py_ssize_t index):

@@ -77,7 +77,9 @@ class ChunkWindow:
     def of_buffer(cls, data: bytes | bytearray | memoryview, *, readers: int) -> ChunkWindow:
         """A window over bytes already in memory: no copy, no reading, never pauses."""
         view = memoryview(data).cast("B")
-        window = cls(view.nbytes, None, readers=readers, chunk_size=max(view.nbytes, 1), max_chunks=1)
+        window = cls(
+            view.nbytes, None, readers=readers, chunk_size=max(view.nbytes, 1), max_chunks=1
+        )
         if view.nbytes:
             window._views[0] = view
             window._tail = 1
@@ -165,17 +167,28 @@ class ChunkWindow:
     # -- the loop's side -------------------------------------------------------
 
     def resumable(self) -> list[int]:
-        """Readers paused earlier that can move now; they are no longer marked paused."""
+        """Readers paused earlier that can move now; they are no longer marked paused.
+
+        A paused reader can move when the window has room for a new chunk, or
+        when other readers have already read past it the chunk it waits for
+        (it paused when that chunk was not read yet).
+        """
         if not self._npaused:
             return []
         if self._error is None:
             self._advance()
-            if self._tail - self._head >= self._max_chunks:
-                return []
-        ready = [i for i, paused in enumerate(self._paused) if paused]
+            room = self._tail - self._head < self._max_chunks
+        else:
+            room = True  # every reader must come back, to abort
+        filled = self._tail * self._chunk
+        ready = [
+            i
+            for i, paused in enumerate(self._paused)
+            if paused and (room or self._positions[i] < filled)
+        ]
         for i in ready:
             self._paused[i] = False
-        self._npaused = 0
+        self._npaused -= len(ready)
         return ready
 
     def drop(self, index: int) -> None:

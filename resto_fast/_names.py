@@ -32,7 +32,9 @@ def encode_name(name: str) -> str:
     a file other than the one named.
     """
     if not isinstance(name, str):
-        raise InvalidNameError(f"a file name must be a string, not {type(name).__name__}", name=repr(name))
+        raise InvalidNameError(
+            f"a file name must be a string, not {type(name).__name__}", name=repr(name)
+        )
     if _PLAIN.fullmatch(name):
         return name
     if not name:

@@ -10,7 +10,10 @@ connections.
 
 After ``fork()``, the child drops every engine inherited from its parent
 without closing it (closing would shut the parent's connections, and send
-TLS close-notify on its sessions) and starts afresh.
+TLS close-notify on its sessions) and starts afresh.  The child learns of the
+fork from an ``os.register_at_fork`` hook, which runs for ``os.fork``,
+``multiprocessing`` and preforking servers (gunicorn, and uWSGI through
+``PyOS_AfterFork_Child``); a fork from C code that skips that call is not seen.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ __all__ = ["EnginePool"]
 # Engines a forked child inherited: kept referenced so they are never finalized in the child.
 _INHERITED: list[Engine] = []
 _POOLS: weakref.WeakSet[EnginePool] = weakref.WeakSet()
+# Bumped in every child after fork(): comparing it costs no system call, unlike getpid().
+_generation = 0
 
 
 class EnginePool:
@@ -37,7 +42,7 @@ class EnginePool:
         self._factory = factory
         self._idle: list[Engine] = []
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._generation = _generation
         self._closed = False
         _POOLS.add(self)
 
@@ -45,7 +50,7 @@ class EnginePool:
         """Borrow an engine for one operation (or one batch) in this thread."""
         if self._closed:
             raise RuntimeError("the replicator is closed")
-        if self._pid != os.getpid():  # a fork the at-fork hook did not see
+        if self._generation != _generation:
             self._forget_inherited()
         with self._lock:
             if self._idle:
@@ -54,7 +59,7 @@ class EnginePool:
 
     def release(self, engine: Engine) -> None:
         """Give an engine back; ``Engine.run`` leaves it clean even when it raised."""
-        if self._pid != os.getpid():
+        if self._generation != _generation:  # borrowed before a fork, given back after
             _INHERITED.append(engine)
             return
         with self._lock:
@@ -81,7 +86,7 @@ class EnginePool:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
-        if self._pid == os.getpid():
+        if self._generation == _generation:
             for engine in idle:
                 engine.close()
         else:
@@ -91,10 +96,12 @@ class EnginePool:
         _INHERITED.extend(self._idle)
         self._idle = []
         self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._generation = _generation
 
 
 def _after_fork_in_child() -> None:
+    global _generation
+    _generation += 1
     for pool in list(_POOLS):
         pool._forget_inherited()
 

@@ -103,7 +103,9 @@ class Replicator:
 
     # -- writes ----------------------------------------------------------------
 
-    def put(self, name: str, source: Source, *, hosts: Iterable[str] | None = None) -> OperationResult:
+    def put(
+        self, name: str, source: Source, *, hosts: Iterable[str] | None = None
+    ) -> OperationResult:
         """Upload one file to every host (or to ``hosts``) at once; the source is read once.
 
         Raises :class:`InvalidNameError` for a refused name and
@@ -112,9 +114,8 @@ class Replicator:
         result: call ``raise_for_failures()`` to raise them.
         """
         targets = self._targets(name, hosts)
-        opened = self._open(name, source)
+        op, opened = self._prepare(name, source, targets)
         try:
-            op = self._put_operation(name, opened, targets)
             self._run(op)
             return self._conclude(op)
         finally:
@@ -150,15 +151,16 @@ class Replicator:
                 on_result(result)
 
         def operations() -> Iterator[Operation]:
-            for index, ((name, source), targets) in enumerate(zip(batch, target_lists, strict=True)):
+            for index, ((name, source), targets) in enumerate(
+                zip(batch, target_lists, strict=True)
+            ):
                 try:
-                    opened = self._open(name, source)
+                    op, opened = self._prepare(name, source, targets)
                 except SourceError as error:
                     result = OperationResult("PUT", name, (), error)
                     self._log(result)
                     conclude(index, result)
                     continue
-                op = self._put_operation(name, opened, targets)
                 running[id(op)] = (index, op, opened)
                 yield op
 
@@ -253,7 +255,7 @@ class Replicator:
     def _run(self, op: Operation) -> None:
         engine = self._pool.acquire()
         try:
-            engine.run((op,))
+            engine.run_one(op)
         finally:
             self._pool.release(engine)
 
@@ -273,19 +275,36 @@ class Replicator:
         except OSError as exc:
             raise SourceError(f"cannot read the source of {name!r}: {exc}", name=name) from exc
 
-    def _put_operation(self, name: str, opened: OpenSource, targets: list[tuple[str, str]]) -> Operation:
+    def _prepare(
+        self, name: str, source: Source, targets: list[tuple[str, str]]
+    ) -> tuple[Operation, OpenSource]:
+        """Open a source and make its PUT; :class:`SourceError` when it cannot be read.
+
+        A file that fits in one chunk, or ``bytes`` already in memory, is read
+        here and goes to libcurl whole; a larger one streams through a window.
+        """
+        opened = self._open(name, source)
         config = self._config
+        try:
+            body = opened.body(config.chunk_size)
+        except (OSError, EOFError) as exc:
+            opened.close()
+            raise SourceError(f"cannot read the source of {name!r}: {exc}", name=name) from exc
+        if body is not None:
+            return Operation("PUT", name, targets, body=body), opened
         window = opened.window(
             readers=len(targets), chunk_size=config.chunk_size, max_chunks=config.window_chunks
         )
-        return Operation("PUT", name, targets, window=window)
+        return Operation("PUT", name, targets, window=window), opened
 
     @staticmethod
     def _sent(op: Operation) -> int:
         window = op.window
         if window is None:
             return 0
-        return sum(window.position(index) for index in range(len(op.targets)) if op.transfers[index])
+        return sum(
+            window.position(index) for index in range(len(op.targets)) if op.transfers[index]
+        )
 
     def _conclude(self, op: Operation) -> OperationResult:
         source_error = None
@@ -312,7 +331,10 @@ class Replicator:
         if not candidates:
             raise ReplicationError(
                 f"{method} {name!r}: no media host is configured",
-                name=name, method=method, failures={}, succeeded=(),
+                name=name,
+                method=method,
+                failures={},
+                succeeded=(),
             )
         failures: dict[str, HostError] = {}
         for candidate in candidates:
@@ -327,14 +349,19 @@ class Replicator:
                 break
         raise ReplicationError(
             describe_failures(method, name, failures, len(failures)),
-            name=name, method=method, failures=failures, succeeded=(),
+            name=name,
+            method=method,
+            failures=failures,
+            succeeded=(),
         )
 
     @staticmethod
     def _raise_if_missing(name: str, result: HostResult) -> None:
         if result.outcome is Outcome.MISSING:
             raise NotFoundError(
-                f"{name!r} is not on {result.host} (HTTP {result.status})", name=name, host=result.host
+                f"{name!r} is not on {result.host} (HTTP {result.status})",
+                name=name,
+                host=result.host,
             )
 
     def _log(self, result: OperationResult) -> None:
@@ -347,19 +374,29 @@ class Replicator:
                 if result.source_error is not None:
                     continue  # one line above says why every host was aborted
                 logger.error(
-                    "%s %r on %s failed: %s", method, name, host, host_result.error,
+                    "%s %r on %s failed: %s",
+                    method,
+                    name,
+                    host,
+                    host_result.error,
                     exc_info=host_result.error if self._config.log_tracebacks else None,
                     extra=_extra(method, name, host),
                 )
             elif host_result.outcome is Outcome.REPLACED:
                 logger.warning(
-                    "PUT %r on %s replaced an existing file (HTTP %s)", name, host,
-                    host_result.status, extra=_extra(method, name, host),
+                    "PUT %r on %s replaced an existing file (HTTP %s)",
+                    name,
+                    host,
+                    host_result.status,
+                    extra=_extra(method, name, host),
                 )
             elif host_result.outcome is Outcome.ALREADY_GONE:
                 logger.warning(
-                    "DELETE %r on %s: the file was already gone (HTTP %s)", name, host,
-                    host_result.status, extra=_extra(method, name, host),
+                    "DELETE %r on %s: the file was already gone (HTTP %s)",
+                    name,
+                    host,
+                    host_result.status,
+                    extra=_extra(method, name, host),
                 )
 
 

@@ -48,7 +48,7 @@ class Outcome(enum.Enum):
 
 
 _READ = {200: Outcome.FOUND, 404: Outcome.MISSING, 410: Outcome.MISSING}
-_OUTCOMES: dict[str, dict[int, Outcome]] = {
+OUTCOMES: dict[str, dict[int, Outcome]] = {
     "PUT": {201: Outcome.CREATED, 200: Outcome.REPLACED, 204: Outcome.REPLACED},
     "DELETE": {
         200: Outcome.DELETED,
@@ -63,12 +63,16 @@ _OUTCOMES: dict[str, dict[int, Outcome]] = {
 
 def outcome_for(method: str, status: int) -> Outcome | None:
     """The outcome a status code means for a method, or None when it means failure."""
-    return _OUTCOMES[method].get(status)
+    return OUTCOMES[method].get(status)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class HostResult:
-    """One request to one host: its outcome, status, bytes moved, time taken, error."""
+    """One request to one host: its outcome, status, bytes moved, time taken, error.
+
+    A record to read, not to change.  (Not a frozen dataclass: a frozen
+    ``__init__`` costs a third more, on every host of every file.)
+    """
 
     host: str
     url: str

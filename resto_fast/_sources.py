@@ -16,7 +16,7 @@ import os
 import stat
 import tempfile
 from collections.abc import Callable
-from typing import IO, Protocol, TypeAlias, runtime_checkable
+from typing import IO, Protocol, TypeAlias, cast, runtime_checkable
 
 from ._buffer import ChunkWindow
 
@@ -40,20 +40,49 @@ ReadInto: TypeAlias = Callable[[memoryview], "int | None"]
 class OpenSource:
     """One source, opened: its size, a way to read it once, and what to close after."""
 
-    __slots__ = ("_close", "_data", "_readinto", "size")
+    __slots__ = ("_bytes", "_close", "_data", "_read", "_readinto", "size")
 
     def __init__(
         self,
         size: int,
         *,
         readinto: ReadInto | None = None,
+        read: Callable[[int], bytes] | None = None,
         data: memoryview | None = None,
         close: Callable[[], None] | None = None,
     ) -> None:
         self.size = size
         self._readinto = readinto
+        self._read = read
         self._data = data
+        self._bytes = data.obj if data is not None and type(data.obj) is bytes else None
         self._close = close
+
+    def body(self, limit: int) -> bytes | None:
+        """All of the content as one ``bytes``, if it is ``bytes`` already or fits in ``limit``.
+
+        Such a body goes to libcurl whole, for every host, with no window
+        and no read callback.  A larger source returns None: it streams
+        through a window.  Reading here is the source's one read.
+        """
+        if self._bytes is not None and len(self._bytes) == self.size:
+            return self._bytes
+        if self.size > limit:
+            return None
+        if self._data is not None:
+            return bytes(self._data)
+        assert self._read is not None
+        pieces = []
+        missing = self.size
+        while missing:
+            piece = self._read(missing)
+            if not isinstance(piece, bytes | bytearray):
+                raise TypeError(f"the source's read() returned {type(piece).__name__}, not bytes")
+            if not piece:
+                raise EOFError(f"the source ended {missing} bytes short of its {self.size}")
+            pieces.append(piece)
+            missing -= len(piece)
+        return pieces[0] if len(pieces) == 1 and type(pieces[0]) is bytes else b"".join(pieces)
 
     def window(self, *, readers: int, chunk_size: int, max_chunks: int) -> ChunkWindow:
         """A chunk window over this source for ``readers`` hosts."""
@@ -90,13 +119,12 @@ def open_source(source: Source) -> OpenSource:
         return OpenSource(view.nbytes, data=view)
     if isinstance(source, str | os.PathLike):
         return _open_path(os.fspath(source))
-    if isinstance(source, io.TextIOBase):
+    if isinstance(cast(object, source), io.TextIOBase):  # declared binary, passed as text
         raise TypeError("a file source must be opened in binary mode ('rb'), not text mode")
     if isinstance(source, SupportsRead):
         return _open_file(source)
     raise TypeError(
-        "a source is a path, bytes-like data or a binary file object, "
-        f"not {type(source).__name__}"
+        f"a source is a path, bytes-like data or a binary file object, not {type(source).__name__}"
     )
 
 
@@ -110,14 +138,14 @@ def _open_path(path: str) -> OpenSource:
     except BaseException:
         raw.close()
         raise
-    return OpenSource(info.st_size, readinto=raw.readinto, close=raw.close)
+    return OpenSource(info.st_size, readinto=raw.readinto, read=raw.read, close=raw.close)
 
 
 def _open_file(file: SupportsRead) -> OpenSource:
     size = _remaining_size(file)
     if size is None:
         return _spool(file)
-    return OpenSource(size, readinto=_readinto_of(file))
+    return OpenSource(size, readinto=_readinto_of(file), read=file.read)
 
 
 def _remaining_size(file: SupportsRead) -> int | None:
@@ -137,7 +165,7 @@ def _remaining_size(file: SupportsRead) -> int | None:
 
 def _readinto_of(file: SupportsRead) -> ReadInto:
     readinto = getattr(file, "readinto", None)
-    if callable(readinto) and not isinstance(file, io.TextIOBase):
+    if callable(readinto):
         return readinto  # type: ignore[no-any-return]
 
     def copy_read(view: memoryview) -> int:
@@ -167,4 +195,4 @@ def _spool(file: SupportsRead) -> OpenSource:
     except BaseException:
         spool.close()
         raise
-    return OpenSource(size, readinto=spool.readinto, close=spool.close)
+    return OpenSource(size, readinto=spool.readinto, read=spool.read, close=spool.close)

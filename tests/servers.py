@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 NGINX_CANDIDATES = ("nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx")
 
@@ -59,9 +60,9 @@ class Request:
 
 
 _LOG_FORMAT = (
-    "log_format resto escape=json '{\"port\":$server_port,\"method\":\"$request_method\","
-    "\"uri\":\"$uri\",\"status\":$status,\"connection\":$connection,"
-    "\"requests\":$connection_requests}';"
+    'log_format resto escape=json \'{"port":$server_port,"method":"$request_method",'
+    '"uri":"$uri","status":$status,"connection":$connection,'
+    '"requests":$connection_requests}\';'
 )
 
 
@@ -194,7 +195,10 @@ class Nginx:
             if self.process.poll() is not None:
                 return False
             for port in list(pending):
-                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                with (
+                    contextlib.suppress(OSError),
+                    socket.create_connection(("127.0.0.1", port), 0.2),
+                ):
                     pending.discard(port)
             time.sleep(0.02)
         if pending:
@@ -228,7 +232,7 @@ class Nginx:
             f"""
     server {{
         listen 127.0.0.1:{port};
-        location / {{ return {code}{' /elsewhere' if 300 <= code < 400 else ''}; }}
+        location / {{ return {code}{" /elsewhere" if 300 <= code < 400 else ""}; }}
     }}"""
             for code, port in self.status_ports.items()
         )
@@ -310,7 +314,7 @@ class _Peer:
             with contextlib.suppress(OSError):
                 conn.close()
 
-    def __enter__(self) -> _Peer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -376,7 +380,9 @@ class SlowSink(_Peer):
             head, buffer = buffer.split(b"\r\n\r\n", 1)
             lines = head.decode("latin-1").split("\r\n")
             _, path, _ = lines[0].split(" ", 2)
-            headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+            headers = {
+                k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])
+            }
             length = int(headers.get("content-length", "0"))
             body = bytearray(buffer[:length])
             buffer = buffer[length:]

@@ -11,14 +11,24 @@ from resto_fast._config import parse_host
 
 
 @pytest.mark.parametrize(
-    "host", ["media", "media-01:8080", "10.0.0.5", "10.0.0.5:80", "[::1]", "[::1]:8080", "[fe80::1%eth0]:80"]
+    "host",
+    [
+        "media",
+        "media-01:8080",
+        "10.0.0.5",
+        "10.0.0.5:80",
+        "[::1]",
+        "[::1]:8080",
+        "[fe80::1%eth0]:80",
+    ],
 )
 def test_valid_hosts(host: str) -> None:
     assert parse_host(f" {host} ") == host
 
 
 @pytest.mark.parametrize(
-    "host", ["", "http://media", "media/path", "::1", "[::1", "[nope]:80", "media:0", "media:70000", "a b"]
+    "host",
+    ["", "http://media", "media/path", "::1", "[::1", "[nope]:80", "media:0", "media:70000", "a b"],
 )
 def test_invalid_hosts(host: str) -> None:
     with pytest.raises(ConfigurationError):

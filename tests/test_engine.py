@@ -38,7 +38,10 @@ def test_a_refused_host_fails_at_once_and_the_others_succeed(media: Nginx) -> No
 
 @pytest.mark.parametrize("size", [100, 4 * MiB])
 def test_a_black_hole_is_given_up_within_the_timeout(media: Nginx, size: int) -> None:
-    with BlackHole() as hole, Replicator([media.hosts[0], hole.host], "/media/", timeout=0.5) as replicator:
+    with (
+        BlackHole() as hole,
+        Replicator([media.hosts[0], hole.host], "/media/", timeout=0.5) as replicator,
+    ):
         started = time.monotonic()
         result = replicator.put("bh.bin", os.urandom(size))
         elapsed = time.monotonic() - started
@@ -50,7 +53,11 @@ def test_a_black_hole_is_given_up_within_the_timeout(media: Nginx, size: int) ->
 def test_a_host_that_stops_reading_is_given_up_and_the_others_finish(media: Nginx) -> None:
     data = os.urandom(24 * MiB)
     config = ReplicatorConfig(
-        hosts=(*media.hosts,), base_url="/media/", timeout=0.5, window_size=2 * MiB, chunk_size=256 * 1024
+        hosts=(*media.hosts,),
+        base_url="/media/",
+        timeout=0.5,
+        window_size=2 * MiB,
+        chunk_size=256 * 1024,
     )
     with Staller() as staller, Replicator.from_config(config) as replicator:
         started = time.monotonic()
@@ -74,18 +81,20 @@ def test_a_connection_reset_mid_upload_fails_that_host_only(media: Nginx) -> Non
 
 def test_a_slow_transfer_that_keeps_moving_is_not_cut_off(media: Nginx) -> None:
     data = os.urandom(3 * MiB)  # about 1.5 s at 2 MiB/s: three times the timeout
-    with SlowSink(rate=2 * MiB) as slow, Replicator(
-        [media.hosts[0], slow.host], "/media/", timeout=0.5
-    ) as replicator:
+    with (
+        SlowSink(rate=2 * MiB) as slow,
+        Replicator([media.hosts[0], slow.host], "/media/", timeout=0.5) as replicator,
+    ):
         result = replicator.put("slow.bin", data).raise_for_failures()
     assert result[slow.host].elapsed > 1.0
     assert slow.received["/media/slow.bin"] == data
 
 
 def test_the_total_timeout_caps_an_operation_however_fast_it_moves(media: Nginx) -> None:
-    with SlowSink(rate=2 * MiB) as slow, Replicator(
-        [slow.host], "/media/", timeout=2, total_timeout=0.5
-    ) as replicator:
+    with (
+        SlowSink(rate=2 * MiB) as slow,
+        Replicator([slow.host], "/media/", timeout=2, total_timeout=0.5) as replicator,
+    ):
         started = time.monotonic()
         result = replicator.put("capped.bin", os.urandom(4 * MiB))
         elapsed = time.monotonic() - started
@@ -93,7 +102,9 @@ def test_the_total_timeout_caps_an_operation_however_fast_it_moves(media: Nginx)
     assert elapsed < 2.0
 
 
-def test_fast_hosts_pause_for_a_slow_one_and_memory_stays_in_the_window(media: Nginx, tmp_path: Path) -> None:
+def test_fast_hosts_pause_for_a_slow_one_and_memory_stays_in_the_window(
+    media: Nginx, tmp_path: Path
+) -> None:
     data = os.urandom(12 * MiB)
     source = tmp_path / "big.bin"
     source.write_bytes(data)
@@ -102,7 +113,9 @@ def test_fast_hosts_pause_for_a_slow_one_and_memory_stays_in_the_window(media: N
     pauses: list[int] = []
     with SlowSink(rate=16 * MiB) as slow, source.open("rb", buffering=0) as file:
         targets = [(h, f"http://{h}/media/big.bin") for h in [*media.hosts, slow.host]]
-        window = ChunkWindow(len(data), file.readinto, readers=4, chunk_size=256 * 1024, max_chunks=4)
+        window = ChunkWindow(
+            len(data), file.readinto, readers=4, chunk_size=256 * 1024, max_chunks=4
+        )
         op = Operation("PUT", "big.bin", targets, window=window)
         engine.run([op], on_tick=lambda: pauses.append(window.paused_count))
         results = op.host_results()
@@ -143,14 +156,41 @@ def test_an_interrupted_run_aborts_its_transfers_and_the_engine_stays_usable(med
     with SlowSink(rate=4 * MiB) as slow:  # a two-second upload: the first tick interrupts it
         hosts = [*media.hosts, slow.host]
         window = ChunkWindow.of_buffer(os.urandom(8 * MiB), readers=4)
-        op = Operation("PUT", "int.bin", [(h, f"http://{h}/media/int.bin") for h in hosts], window=window)
+        op = Operation(
+            "PUT", "int.bin", [(h, f"http://{h}/media/int.bin") for h in hosts], window=window
+        )
         with pytest.raises(KeyboardInterrupt):
             engine.run([op], on_tick=interrupt)
         interrupted = op.results[3]
-        assert interrupted is not None and interrupted.outcome is Outcome.FAILED
+        assert interrupted is not None
+        assert interrupted.outcome is Outcome.FAILED
         assert "/media/int.bin" not in slow.received
-    again = Operation("PUT", "ok.bin", [(h, f"http://{h}/media/ok.bin") for h in media.hosts],
-                      window=ChunkWindow.of_buffer(b"fine", readers=3))
+    again = Operation(
+        "PUT",
+        "ok.bin",
+        [(h, f"http://{h}/media/ok.bin") for h in media.hosts],
+        window=ChunkWindow.of_buffer(b"fine", readers=3),
+    )
     engine.run([again])
     assert [r.outcome for r in again.host_results()] == [Outcome.CREATED] * 3
     engine.close()
+
+
+def test_a_tiny_window_keeps_every_host_moving(media: Nginx) -> None:
+    """Two chunks for three hosts: hosts pause and resume hundreds of times per file.
+
+    A resume that is missed leaves every host paused until the servers give
+    up; the total timeout turns such a deadlock into a failure here.
+    """
+    data = os.urandom(16 * MiB)
+    config = ReplicatorConfig(
+        hosts=tuple(media.hosts),
+        base_url="/media/",
+        window_size=512 * 1024,
+        chunk_size=256 * 1024,
+        total_timeout=20,
+    )
+    with Replicator.from_config(config) as replicator:
+        for round_ in range(4):
+            replicator.put(f"tiny-{round_}.bin", data).raise_for_failures()
+    assert all(media.path(i, "tiny-3.bin").read_bytes() == data for i in range(3))

@@ -33,7 +33,11 @@ def samples() -> list[RestoError]:
         status,
         transport,
         ReplicationError(
-            "failed", name="a", method="PUT", failures={"m1:80": status, "m2:80": transport}, succeeded=["m3:80"]
+            "failed",
+            name="a",
+            method="PUT",
+            failures={"m1:80": status, "m2:80": transport},
+            succeeded=["m3:80"],
         ),
     ]
 
@@ -60,7 +64,14 @@ def test_the_tree() -> None:
     assert issubclass(NotFoundError, FileNotFoundError)
     assert issubclass(UnexpectedStatusCode, HostError)
     assert issubclass(TransportError, HostError)
-    for cls in (ConfigurationError, InvalidNameError, SourceError, NotFoundError, HostError, ReplicationError):
+    for cls in (
+        ConfigurationError,
+        InvalidNameError,
+        SourceError,
+        NotFoundError,
+        HostError,
+        ReplicationError,
+    ):
         assert issubclass(cls, RestoError)
 
 

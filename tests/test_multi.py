@@ -30,7 +30,9 @@ class CountingSource(io.BytesIO):
 
 def make(module: ModuleType, data: bytes, *, readers: int, chunk: int, chunks: int) -> Any:
     source = CountingSource(data)
-    window = module.ChunkWindow(len(data), source.readinto, readers=readers, chunk_size=chunk, max_chunks=chunks)
+    window = module.ChunkWindow(
+        len(data), source.readinto, readers=readers, chunk_size=chunk, max_chunks=chunks
+    )
     return window, source
 
 
@@ -54,7 +56,9 @@ def test_one_reader_gets_every_byte_in_order(window_module: ModuleType) -> None:
     assert source.bytes_served == len(DATA)
 
 
-def test_interleaved_readers_each_get_the_file_which_is_read_once(window_module: ModuleType) -> None:
+def test_interleaved_readers_each_get_the_file_which_is_read_once(
+    window_module: ModuleType,
+) -> None:
     rng = random.Random(3)
     window, source = make(window_module, DATA, readers=3, chunk=512, chunks=4)
     outputs = [bytearray() for _ in range(3)]
@@ -82,7 +86,9 @@ def test_a_read_never_returns_more_than_asked(window_module: ModuleType) -> None
         assert 0 < len(piece) <= size
 
 
-def test_a_reader_ahead_of_the_window_pauses_until_the_slowest_moves(window_module: ModuleType) -> None:
+def test_a_reader_ahead_of_the_window_pauses_until_the_slowest_moves(
+    window_module: ModuleType,
+) -> None:
     window, _ = make(window_module, DATA, readers=2, chunk=1000, chunks=2)
     assert len(drain(window, 0)) == 2000  # the fast reader fills the window, then:
     assert window.read(0, 1000) == PAUSE
@@ -128,7 +134,9 @@ def test_zero_bytes(window_module: ModuleType) -> None:
     assert window.memory == 0
 
 
-def test_a_failing_source_aborts_every_reader_and_keeps_the_error(window_module: ModuleType) -> None:
+def test_a_failing_source_aborts_every_reader_and_keeps_the_error(
+    window_module: ModuleType,
+) -> None:
     def broken(buffer: Any) -> int:
         raise OSError(5, "Input/output error")
 
@@ -149,7 +157,9 @@ def test_an_error_wakes_paused_readers_so_they_can_abort(window_module: ModuleTy
         buffer[:] = bytes(len(buffer))
         return len(buffer)
 
-    window = window_module.ChunkWindow(100, fails_third_time, readers=2, chunk_size=10, max_chunks=2)
+    window = window_module.ChunkWindow(
+        100, fails_third_time, readers=2, chunk_size=10, max_chunks=2
+    )
     drain(window, 0, 10)  # chunks 0 and 1, then pauses
     assert window.paused(0)
     drain(window, 1, 10)  # reads 0, 1, then needs chunk 2: the third read fails
@@ -180,7 +190,9 @@ def test_a_source_that_returns_short_reads_is_read_until_full(window_module: Mod
             self.position += len(piece)
             return len(piece)
 
-    window = window_module.ChunkWindow(len(data), Trickle().readinto, readers=1, chunk_size=100, max_chunks=2)
+    window = window_module.ChunkWindow(
+        len(data), Trickle().readinto, readers=1, chunk_size=100, max_chunks=2
+    )
     assert drain(window, 0, 64) == data
 
 
@@ -230,3 +242,60 @@ def test_invalid_arguments_are_refused(window_module: ModuleType) -> None:
         window_module.ChunkWindow(10, None, readers=1, chunk_size=0, max_chunks=1)
     with pytest.raises(ValueError, match="size"):
         window_module.ChunkWindow(-1, None, readers=1, chunk_size=1, max_chunks=1)
+
+
+def test_a_paused_reader_resumes_when_others_have_read_its_chunk(window_module: ModuleType) -> None:
+    """A and B pause for chunk 2 while C lags at chunk 0; C then reads chunks 2 and 3
+    itself and pauses at 4.  The window is full again (2 and 3), but A and B can read
+    both: they must be resumable, or all three wait for ever."""
+    window, _ = make(window_module, bytes(100), readers=3, chunk=10, chunks=2)
+    for index in (0, 1):
+        assert len(drain(window, index, 10)) == 20
+        assert window.paused(index)
+    assert len(drain(window, 2, 10)) == 40
+    assert window.paused(2)
+    assert window.resumable() == [0, 1]
+    assert not window.paused(0)
+    assert window.paused(2)
+    assert window.paused_count == 1
+
+
+def test_no_schedule_deadlocks(window_module: ModuleType) -> None:
+    """Readers read at random in random order, as hosts of varied speed do; a paused
+    reader waits for resumable().  Whatever the schedule, all of them reach the end."""
+    rng = random.Random(11)
+    data = bytes(rng.randrange(256) for _ in range(5000))
+    for trial in range(200):
+        readers = rng.randrange(1, 5)
+        window, _ = make(
+            window_module,
+            data,
+            readers=readers,
+            chunk=rng.randrange(1, 700),
+            chunks=rng.randrange(1, 4),
+        )
+        outputs = [bytearray() for _ in range(readers)]
+        waiting: set[int] = set()
+        done: set[int] = set()
+        for _ in range(100_000):
+            if len(done) == readers:
+                break
+            # The engine asks after each turn of its loop, and a turn can hold many reads.
+            if rng.random() < 0.2:
+                waiting -= set(window.resumable())
+            runnable = [i for i in range(readers) if i not in waiting and i not in done]
+            if not runnable:
+                waiting -= set(window.resumable())
+                runnable = [i for i in range(readers) if i not in waiting and i not in done]
+            assert runnable, f"trial {trial}: every unfinished reader waits: deadlock"
+            index = rng.choice(runnable)
+            piece = window.read(index, rng.randrange(1, 900))
+            if piece == PAUSE:
+                waiting.add(index)
+            elif isinstance(piece, int):
+                pytest.fail(f"unexpected code {piece}")
+            elif not len(piece):
+                done.add(index)
+            else:
+                outputs[index] += piece
+        assert all(bytes(out) == data for out in outputs), f"trial {trial}"

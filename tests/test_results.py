@@ -41,7 +41,9 @@ from resto_fast._results import outcome_for
         ("GET", 503, None),
     ],
 )
-def test_status_codes_as_django_resto_reads_them(method: str, status: int, outcome: Outcome | None) -> None:
+def test_status_codes_as_django_resto_reads_them(
+    method: str, status: int, outcome: Outcome | None
+) -> None:
     assert outcome_for(method, status) is outcome
 
 
@@ -51,13 +53,21 @@ def test_warnings() -> None:
 
 def host(name: str, outcome: Outcome, error: object = None, status: int | None = 201) -> HostResult:
     return HostResult(
-        host=name, url=f"http://{name}/media/a", method="PUT", outcome=outcome, status=status,
-        transferred=10, elapsed=0.01, error=error,  # type: ignore[arg-type]
+        host=name,
+        url=f"http://{name}/media/a",
+        method="PUT",
+        outcome=outcome,
+        status=status,
+        transferred=10,
+        elapsed=0.01,
+        error=error,  # type: ignore[arg-type]
     )
 
 
 def test_a_clean_result_raises_nothing_and_chains() -> None:
-    result = OperationResult("PUT", "a", (host("m1", Outcome.CREATED), host("m2", Outcome.REPLACED, status=204)))
+    result = OperationResult(
+        "PUT", "a", (host("m1", Outcome.CREATED), host("m2", Outcome.REPLACED, status=204))
+    )
     assert result.ok
     assert result.raise_for_failures() is result
     assert result.succeeded == ("m1", "m2")
@@ -68,11 +78,18 @@ def test_a_clean_result_raises_nothing_and_chains() -> None:
 
 
 def test_failures_raise_one_error_naming_every_failed_host() -> None:
-    refused = TransportError("refused: nope", host="m2", url="u", method="PUT", reason="refused", curl_code=7)
+    refused = TransportError(
+        "refused: nope", host="m2", url="u", method="PUT", reason="refused", curl_code=7
+    )
     broken = UnexpectedStatusCode("HTTP 500", host="m3", url="u", method="PUT", code=500)
     result = OperationResult(
-        "PUT", "a.jpg",
-        (host("m1", Outcome.CREATED), host("m2", Outcome.FAILED, refused, None), host("m3", Outcome.FAILED, broken, 500)),
+        "PUT",
+        "a.jpg",
+        (
+            host("m1", Outcome.CREATED),
+            host("m2", Outcome.FAILED, refused, None),
+            host("m3", Outcome.FAILED, broken, 500),
+        ),
     )
     assert not result.ok
     with pytest.raises(ReplicationError) as caught:

@@ -93,7 +93,7 @@ def test_a_pipe_is_spooled_to_learn_its_length(tmp_path: Path) -> None:
 
 def test_text_is_refused() -> None:
     with pytest.raises(TypeError, match="binary mode"):
-        open_source(io.StringIO("text"))
+        open_source(io.StringIO("text"))  # type: ignore[arg-type]
 
     class TextRead:
         def read(self, size: int = -1) -> str:
@@ -103,3 +103,30 @@ def test_text_is_refused() -> None:
         open_source(TextRead())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="a source is"):
         open_source(12)  # type: ignore[arg-type]
+
+
+def test_bytes_are_a_body_as_they_are() -> None:
+    data = b"x" * (5 * 1024 * 1024)
+    assert open_source(data).body(1024) is data  # in memory already: no copy, whatever the size
+
+
+def test_a_source_that_fits_in_one_chunk_is_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "small.bin"
+    path.write_bytes(b"0123456789")
+    opened = open_source(path)
+    assert opened.body(10) == b"0123456789"
+    opened.close()
+    assert open_source(bytearray(b"abc")).body(10) == b"abc"
+    assert open_source(io.BytesIO(b"abc")).body(10) == b"abc"
+    larger = open_source(path)
+    assert larger.body(9) is None  # larger than a chunk: it will stream
+    larger.close()
+
+
+def test_a_body_shorter_than_its_announced_size_is_an_error(tmp_path: Path) -> None:
+    class Shrinking(io.BytesIO):
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return 100 if whence == 2 else super().seek(offset, whence)
+
+    with pytest.raises(EOFError, match="short"):
+        open_source(Shrinking(b"only ten b")).body(1000)

@@ -1,0 +1,117 @@
+"""Benchmark fixtures: nginx on tmpfs with 12 media hosts, and the summary table.
+
+Each case runs several rounds per contender in the same session, against
+the same nginx, one after another; the summary at the end gives medians and
+the ratios the targets are about.  ``RESTO_FAST_BENCH_SMOKE=1`` shrinks every
+case to a quick check that the benchmarks still run (CI does that).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from benchmarks.measure import Rounds
+from tests.servers import Nginx, find_nginx
+
+SMOKE = os.environ.get("RESTO_FAST_BENCH_SMOKE", "") == "1"
+ROOT = Path(__file__).resolve().parent.parent
+_RESULTS: dict[str, dict[str, Rounds]] = {}
+
+
+def tmpfs_dir(prefix: str) -> Path:
+    """On /dev/shm: disk writeback would drown the figures."""
+    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+
+
+@pytest.fixture(scope="session")
+def bench_nginx() -> Iterator[Nginx]:
+    if find_nginx() is None:
+        pytest.fail("nginx is not installed (scripts/bench installs it)")
+    workdir = tmpfs_dir("resto-bench-nginx-")
+    try:
+        with Nginx(workdir, count=12, workers=2, status_hosts=(), body_buffer="1m") as nginx:
+            yield nginx
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def scratch_dir() -> Iterator[Path]:
+    path = tmpfs_dir("resto-bench-src-")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def rounds_for(case: str, contender: str, *, copies: int, files: int, nbytes: int) -> Rounds:
+    rounds = Rounds(contender, copies=copies, files=files, nbytes=nbytes)
+    _RESULTS.setdefault(case, {})[contender] = rounds
+    return rounds
+
+
+def run_child(*args: str) -> dict[str, float]:
+    """Run one round of a contender in a child process; its JSON report."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.contenders", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode:
+        raise RuntimeError(f"contender failed:\n{completed.stderr}")
+    report: dict[str, float] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return report
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    return f"{numerator / denominator:.2f}x" if denominator else "n/a"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not _RESULTS:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("resto_fast benchmark summary (medians; CPU is user+sys of the replicating process)")
+    header = (
+        f"{'case':<28}{'contender':<18}{'files/s':>10}{'MB/s':>10}{'CPU/copy':>12}{'peak RSS':>11}"
+    )
+    write(header)
+    write("-" * len(header))
+    summary: dict[str, object] = {}
+    for case, contenders in _RESULTS.items():
+        for name, rounds in contenders.items():
+            if not rounds.wall:
+                continue
+            write(
+                f"{case:<28}{name:<18}{rounds.files_per_s:>10.0f}{rounds.mb_per_s:>10.1f}"
+                f"{rounds.cpu_per_copy_us:>10.0f}us{rounds.peak_rss:>8.1f}MiB"
+            )
+        summary[case] = {name: r.as_dict() for name, r in contenders.items() if r.wall}
+        engine = contenders.get("engine-cython")
+        for other_name in ("threads-urllib", "curl-parallel", "pycurl-bare"):
+            other = contenders.get(other_name)
+            if engine is None or other is None or not engine.wall or not other.wall:
+                continue
+            files_ratio = _ratio(engine.files_per_s, other.files_per_s)
+            write(
+                f"{'':<28}engine vs {other_name}: files/s {files_ratio},"
+                f" MB/s {_ratio(engine.mb_per_s, other.mb_per_s)},"
+                f" CPU/copy {_ratio(engine.cpu_per_copy_us, other.cpu_per_copy_us)}"
+            )
+    out = ROOT / ".benchmarks" / "summary.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    write(f"(written to {out.relative_to(ROOT)})")

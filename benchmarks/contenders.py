@@ -1,0 +1,119 @@
+"""One benchmark round of one contender, run in a child process of its own.
+
+A child per round keeps the figures clean: its peak RSS is its own (not the
+test runner's), and one contender's threads or buffers never weigh on
+another.  The child times only the replication (after imports and, for the
+engine, one warm-up request per host: an application server's replicator is
+long-lived), and prints one JSON line: wall seconds, CPU seconds, peak RSS.
+
+    python -m benchmarks.contenders CONTENDER small HOSTS_JSON COUNT SIZE PREFIX
+    python -m benchmarks.contenders CONTENDER large HOSTS_JSON PATH NAME
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from benchmarks.measure import cpu_seconds, peak_rss_mib
+from resto_fast import Replicator
+
+BASE_PATH = "/media/"
+
+
+def _replicator(contender: str, hosts: list[str]) -> Replicator:
+    if contender == "engine-python":  # the pure-Python window, whatever is built
+        from resto_fast import _multi_py, _sources
+
+        _sources.ChunkWindow = _multi_py.ChunkWindow  # type: ignore[attr-defined]
+    replicator = Replicator(hosts, BASE_PATH, timeout=30)
+    replicator.put("warm-up", b"w").raise_for_failures()
+    return replicator
+
+
+def small(contender: str, hosts: list[str], count: int, size: int, prefix: str) -> None:
+    """``count`` files of ``size`` bytes, saved one after another, as a web app does."""
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    names = [f"{prefix}/{index:05}.bin" for index in range(count)]
+    if contender == "threads-urllib":
+        from benchmarks.baseline import threaded_put
+
+        def save(name: str) -> None:
+            threaded_put(hosts, BASE_PATH, name, data)
+    elif contender == "pycurl-bare":
+        save = _bare_pycurl(hosts, data)
+    else:
+        replicator = _replicator(contender, hosts)
+
+        def save(name: str) -> None:
+            replicator.put(name, data).raise_for_failures()
+
+    cpu, started = cpu_seconds(), time.perf_counter()
+    for name in names:
+        save(name)
+    report(time.perf_counter() - started, cpu_seconds() - cpu)
+
+
+def _bare_pycurl(hosts: list[str], data: bytes):
+    """The floor: a CurlMulti loop with nothing around it (no results, checks or timeouts).
+
+    What libcurl and the kernel cost for the same requests; the engine's own
+    bookkeeping is the difference between this and ``engine-cython``.
+    """
+    import pycurl
+
+    multi = pycurl.CurlMulti()
+    handles = []
+    for host in hosts:
+        handle = pycurl.Curl()
+        handle.setopt(pycurl.CUSTOMREQUEST, "PUT")
+        handle.setopt(pycurl.HTTPHEADER, ["Expect:", "Accept:", "Content-Type:"])
+        handle.setopt(pycurl.WRITEFUNCTION, lambda chunk: None)
+        handles.append((f"http://{host}{BASE_PATH}", handle))
+
+    def save(name: str) -> None:
+        for prefix, handle in handles:
+            handle.setopt(pycurl.URL, prefix + name)
+            handle.setopt(pycurl.POSTFIELDS, data)
+            multi.add_handle(handle)
+        running = len(handles)
+        while running:
+            _, running = multi.perform()
+            if running:
+                multi.select(1.0)
+        for _, handle in handles:
+            if handle.getinfo(pycurl.RESPONSE_CODE) != 201:
+                raise RuntimeError("PUT failed")
+            multi.remove_handle(handle)
+
+    return save
+
+
+def large(contender: str, hosts: list[str], path: str, name: str) -> None:
+    """One large file from disk (tmpfs) to every host."""
+    if contender == "threads-urllib":
+        from benchmarks.baseline import threaded_put
+
+        cpu, started = cpu_seconds(), time.perf_counter()
+        with open(path, "rb") as file:
+            data = file.read()  # django-resto reads the whole file
+        threaded_put(hosts, BASE_PATH, name, data)
+    else:
+        replicator = _replicator(contender, hosts)
+        cpu, started = cpu_seconds(), time.perf_counter()
+        replicator.put(name, path).raise_for_failures()
+    report(time.perf_counter() - started, cpu_seconds() - cpu)
+
+
+def report(wall: float, cpu: float) -> None:
+    print(json.dumps({"wall": wall, "cpu": cpu, "rss": peak_rss_mib()}))
+
+
+if __name__ == "__main__":
+    contender, mode, hosts_json, *rest = sys.argv[1:]
+    hosts = json.loads(hosts_json)
+    if mode == "small":
+        small(contender, hosts, int(rest[0]), int(rest[1]), rest[2])
+    else:
+        large(contender, hosts, rest[0], rest[1])
