@@ -45,7 +45,7 @@ _POLL_INTEREST = {
 _READABLE = select.POLLIN | select.POLLPRI | select.POLLHUP
 _BROKEN = select.POLLERR | select.POLLNVAL
 # libcurl keeps a timer while anything runs; this only bounds a wait it forgot.
-_LONGEST_WAIT = 1.0
+_LONGEST_WAIT_MS = 1000
 _TICK_INTERVAL = 0.1
 _OUTQ: int | None = getattr(termios, "TIOCOUTQ", None)
 
@@ -318,30 +318,34 @@ class Engine:
 
         libcurl's timer is read with ``multi.timeout()`` on each turn rather
         than through a timer callback: one call a turn instead of several.
-        Returns the time the step woke up at.
+        Returns the time the step started at (the loop's clock: a wait is
+        short, at most ``_LONGEST_WAIT_MS``).
         """
-        timer_ms = self._multi.timeout()
+        multi = self._multi
+        now = time.monotonic()
+        timer_ms = multi.timeout()
         if timer_ms == 0:
-            self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
-            now = time.monotonic()
+            multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
         else:
-            now = time.monotonic()
-            wait = wake_by - now
-            if 0 < timer_ms < wait * 1000:
-                wait = timer_ms / 1000
-            wait = 0 if wait <= 0 else _LONGEST_WAIT if wait > _LONGEST_WAIT else wait
-            events = self._poll.poll(math.ceil(wait * 1000))
-            socket_action = self._multi.socket_action
+            wait_ms = (wake_by - now) * 1000
+            if 0 < timer_ms < wait_ms:
+                wait_ms = timer_ms
+            events = self._poll.poll(
+                0
+                if wait_ms <= 0
+                else _LONGEST_WAIT_MS
+                if wait_ms > _LONGEST_WAIT_MS
+                else math.ceil(wait_ms)
+            )
             for fd, event in events:
                 mask = _CURL_MASKS.get(event)
                 if mask is None:
                     mask = _CURL_MASKS[event] = _curl_mask(event)
                 if event & select.POLLNVAL:  # closed under us: stop watching it
                     self._poll.unregister(fd)
-                socket_action(fd, mask)
+                multi.socket_action(fd, mask)
             if not events:  # the wait ended on a timer: libcurl's, or ours
-                socket_action(pycurl.SOCKET_TIMEOUT, 0)
-            now = time.monotonic()
+                multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
         self._collect()
         return now
 
