@@ -33,7 +33,7 @@ def nginx() -> Iterator[Nginx]:
         pytest.skip(message)
     workdir = _scratch_dir("resto-nginx-")
     try:
-        with Nginx(workdir, count=3) as server:
+        with Nginx(workdir, count=3, tls=True) as server:
             yield server
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

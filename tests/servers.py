@@ -77,6 +77,7 @@ class Nginx:
         workers: int = 1,
         status_hosts: tuple[int, ...] = (403, 500, 202, 302),
         body_buffer: str = "128k",
+        tls: bool = False,
     ) -> None:
         self.binary = find_nginx()
         if self.binary is None:
@@ -86,7 +87,9 @@ class Nginx:
         self.workers = workers
         self.status_codes = status_hosts
         self.body_buffer = body_buffer
+        self.tls = tls
         self.ports: list[int] = []
+        self.tls_ports: list[int] = []
         self.status_ports: dict[int, int] = {}
         self.process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
@@ -96,6 +99,15 @@ class Nginx:
     @property
     def hosts(self) -> list[str]:
         return [f"127.0.0.1:{port}" for port in self.ports]
+
+    @property
+    def tls_hosts(self) -> list[str]:
+        """The same media hosts (same roots) over HTTPS, with ``certificate`` as their CA."""
+        return [f"127.0.0.1:{port}" for port in self.tls_ports]
+
+    @property
+    def certificate(self) -> Path:
+        return self.workdir / "tls" / "cert.pem"
 
     def status_host(self, code: int) -> str:
         """A host that answers ``code`` to every request."""
@@ -159,6 +171,7 @@ class Nginx:
     def start(self) -> Nginx:
         for _ in range(5):  # a port picked as free can be taken before nginx binds it
             self.ports = [free_port() for _ in range(self.count)]
+            self.tls_ports = [free_port() for _ in range(self.count)] if self.tls else []
             self.status_ports = {code: free_port() for code in self.status_codes}
             self._write_config()
             if self._launch():
@@ -190,7 +203,7 @@ class Nginx:
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        pending = set(self.ports) | set(self.status_ports.values())
+        pending = set(self.ports) | set(self.tls_ports) | set(self.status_ports.values())
         while pending and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
@@ -215,10 +228,21 @@ class Nginx:
         work.mkdir(parents=True, exist_ok=True)
         for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (work / "temp" / name).mkdir(parents=True, exist_ok=True)
+        if self.tls:
+            self._make_certificate()
+        listens = [(index, f"127.0.0.1:{port}") for index, port in enumerate(self.ports)] + [
+            (index, f"127.0.0.1:{port} ssl") for index, port in enumerate(self.tls_ports)
+        ]
+        tls_files = (
+            f"ssl_certificate {self.certificate}; ssl_certificate_key {work}/tls/key.pem;"
+            if self.tls
+            else ""
+        )
         media_servers = "\n".join(
             f"""
     server {{
-        listen 127.0.0.1:{port};
+        listen {listen};
+        {tls_files if listen.endswith("ssl") else ""}
         root {self.root(index)};
         location / {{
             dav_methods PUT DELETE;
@@ -226,7 +250,7 @@ class Nginx:
             dav_access user:rw group:r all:r;
         }}
     }}"""
-            for index, port in enumerate(self.ports)
+            for index, listen in listens
         )
         status_servers = "\n".join(
             f"""
@@ -262,6 +286,35 @@ http {{
 }}
 """
         (work / "nginx.conf").write_text(config)
+
+    def _make_certificate(self) -> None:
+        """A self-signed certificate for 127.0.0.1 (openssl's command line)."""
+        directory = self.workdir / "tls"
+        if self.certificate.exists():
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+                "-keyout",
+                str(directory / "key.pem"),
+                "-out",
+                str(self.certificate),
+            ],
+            check=True,
+            capture_output=True,
+        )
 
 
 # -- misbehaving hosts -------------------------------------------------------------

@@ -369,3 +369,23 @@ def test_closed_replicator_refuses_work(media: Nginx) -> None:
     replicator.close()
     with pytest.raises(RuntimeError, match="closed"):
         replicator.put("x", b"x")
+
+
+def test_https_media_servers(media: Nginx) -> None:
+    base_url = "https://media.example.com/media/"  # the host part is always swapped out
+    with Replicator(media.tls_hosts, base_url, ca_file=str(media.certificate)) as replicator:
+        result = replicator.put("tls/secret.txt", b"over TLS").raise_for_failures()
+        assert all(r.url.startswith("https://127.0.0.1:") for r in result)
+        assert replicator.get("tls/secret.txt") == b"over TLS"
+        assert replicator.put("tls/again.txt", b"x").hosts[0].new_connections == 0
+    assert media.path(2, "tls/secret.txt").read_bytes() == b"over TLS"
+
+
+def test_https_with_an_unknown_certificate_fails_as_tls(media: Nginx) -> None:
+    with Replicator(media.tls_hosts[:1], "https://m/media/") as replicator:
+        result = replicator.put("tls/x.txt", b"x")
+    error = result.hosts[0].error
+    assert isinstance(error, TransportError)
+    assert error.reason == "tls"
+    with Replicator(media.tls_hosts[:1], "https://m/media/", verify_tls=False) as replicator:
+        replicator.put("tls/x.txt", b"x").raise_for_failures()
