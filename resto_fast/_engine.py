@@ -24,18 +24,18 @@ import select
 import struct
 import termios
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import pycurl
 
-from ._buffer import ChunkWindow
 from ._config import ReplicatorConfig
 from ._exceptions import HostError, TransportError, UnexpectedStatusCode
 from ._handles import HandlePool
+from ._operation import Operation, Sink
 from ._results import OUTCOMES as _OUTCOMES
 from ._results import HostResult, Outcome
 
-__all__ = ["Engine", "Operation"]
+__all__ = ["Engine"]
 
 _POLL_INTEREST = {
     pycurl.POLL_IN: select.POLLIN,
@@ -64,7 +64,6 @@ _CURL_REASONS = {
     pycurl.E_SSL_CACERT_BADFILE: "tls",
 }
 
-Sink = Callable[[bytes], object]
 # poll() events -> libcurl's CSELECT mask, filled as events are seen.
 _CURL_MASKS: dict[int, int] = {}
 
@@ -78,50 +77,6 @@ def _curl_mask(event: int) -> int:
     if event & _BROKEN:
         mask |= pycurl.CSELECT_ERR
     return mask
-
-
-class Operation:
-    """One method on one file, fanned out to some hosts; the engine fills ``results``."""
-
-    __slots__ = (
-        "body",
-        "kind",
-        "method",
-        "name",
-        "pending",
-        "results",
-        "sinks",
-        "targets",
-        "transfers",
-        "window",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        name: str,
-        targets: Sequence[tuple[str, str]],
-        *,
-        window: ChunkWindow | None = None,
-        body: bytes | None = None,
-        sinks: Sequence[Sink] | None = None,
-    ) -> None:
-        """A PUT carries its content as a ``window`` (streamed) or a ``body`` (given whole)."""
-        self.method = method
-        self.name = name
-        self.targets = targets  # (host, url) pairs
-        self.window = window
-        self.body = body
-        self.kind = "PUT_BODY" if body is not None else method
-        self.sinks = sinks
-        self.results: list[HostResult | None] = [None] * len(targets)
-        self.transfers: list[_Transfer | None] = [None] * len(targets)
-        self.pending = len(targets)
-
-    def host_results(self) -> tuple[HostResult, ...]:
-        if self.pending:
-            raise RuntimeError(f"{self.method} {self.name!r} has not finished on every host")
-        return tuple(self.results)  # type: ignore[arg-type]  # none is None once pending is 0
 
 
 class _Transfer:

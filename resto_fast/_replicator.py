@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from ._config import ReplicatorConfig, parse_host
-from ._engine import Engine, Operation, Sink
+from ._engine import Engine
 from ._exceptions import (
     HostError,
     NotFoundError,
@@ -29,6 +29,7 @@ from ._exceptions import (
     UnexpectedStatusCode,
 )
 from ._names import encode_name, host_url
+from ._operation import Operation, Sink
 from ._pool import EnginePool
 from ._results import HostResult, OperationResult, Outcome, RemoteStat, describe_failures
 from ._sources import OpenSource, Source, open_source
@@ -50,9 +51,9 @@ class Replicator:
     """
 
     def __init__(self, hosts: Iterable[str] = (), base_url: str = "/", **options: Any) -> None:
-        if isinstance(hosts, str):
-            hosts = [hosts]
-        self._setup(ReplicatorConfig(hosts=tuple(hosts), base_url=base_url, **options))
+        # A lone string is refused by the config (a common slip for a one-host list).
+        hosts = hosts if isinstance(hosts, str) else tuple(hosts)
+        self._setup(ReplicatorConfig(hosts=hosts, base_url=base_url, **options))  # type: ignore[arg-type]
 
     @classmethod
     def from_config(cls, config: ReplicatorConfig) -> Self:

@@ -11,7 +11,8 @@ import pytest
 
 from resto_fast import Outcome, Replicator, ReplicatorConfig, TransportError
 from resto_fast._buffer import ChunkWindow
-from resto_fast._engine import Engine, Operation
+from resto_fast._engine import Engine
+from resto_fast._operation import Operation
 from tests.servers import BlackHole, Nginx, Resetter, SlowSink, Staller, free_port
 
 pytestmark = pytest.mark.nginx

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from resto_fast import (
+    ConfigurationError,
     InvalidNameError,
     NotFoundError,
     Outcome,
@@ -389,3 +390,21 @@ def test_https_with_an_unknown_certificate_fails_as_tls(media: Nginx) -> None:
     assert error.reason == "tls"
     with Replicator(media.tls_hosts[:1], "https://m/media/", verify_tls=False) as replicator:
         replicator.put("tls/x.txt", b"x").raise_for_failures()
+
+
+def test_bad_configuration_is_refused_at_once() -> None:
+    with pytest.raises(ConfigurationError, match="list"):
+        Replicator("media-1:8080")  # a lone string, not a list of hosts
+    with pytest.raises(ConfigurationError, match="query"):
+        Replicator(["m:80"], "/media/?v=1")
+    with pytest.raises(ConfigurationError, match="timeout"):
+        Replicator(["m:80"], timeout=0)
+    with pytest.raises(TypeError):
+        Replicator(["m:80"], colour="blue")  # an unknown option
+
+
+def test_host_names_are_resolved(media: Nginx) -> None:
+    port = media.hosts[0].rsplit(":", 1)[1]
+    with Replicator([f"localhost:{port}"], "/media/") as replicator:
+        replicator.put("by-name.txt", b"x").raise_for_failures()
+    assert media.path(0, "by-name.txt").read_bytes() == b"x"
