@@ -57,12 +57,14 @@ class Request:
     status: int
     connection: int
     connection_requests: int
+    content_length: str  # as the client sent it ("" when absent)
+    expect: str  # the Expect header ("" when absent)
 
 
 _LOG_FORMAT = (
     'log_format resto escape=json \'{"port":$server_port,"method":"$request_method",'
     '"uri":"$uri","status":$status,"connection":$connection,'
-    '"requests":$connection_requests}\';'
+    '"requests":$connection_requests,"length":"$content_length","expect":"$http_expect"}\';'
 )
 
 
@@ -154,6 +156,8 @@ class Nginx:
                 status=e["status"],
                 connection=e["connection"],
                 connection_requests=e["requests"],
+                content_length=e["length"],
+                expect=e["expect"],
             )
             for e in entries
         ]

@@ -39,6 +39,19 @@ def test_put_lands_on_every_host_with_one_put_each(media: Nginx, replicator: Rep
         ]
 
 
+@pytest.mark.parametrize("size", [0, 10, 5 * 1024 * 1024 + 3])
+def test_every_put_says_its_length_and_expects_no_100_continue(
+    media: Nginx, replicator: Replicator, size: int, tmp_path: Path
+) -> None:
+    source = tmp_path / "body.bin"  # from a path: a small body goes whole, a large one streams
+    source.write_bytes(os.urandom(size))
+    replicator.put("sized.bin", source).raise_for_failures()
+    requests = media.requests()
+    assert len(requests) == 3
+    for request in requests:
+        assert (request.method, request.content_length, request.expect) == ("PUT", str(size), "")
+
+
 def test_names_land_on_disk_under_their_exact_decoded_name(
     media: Nginx, replicator: Replicator
 ) -> None:
