@@ -253,8 +253,9 @@ class Engine:
             self._active[handle] = transfer
             self._multi.add_handle(handle)
         # Start now rather than one wait later, when the 0 ms timer libcurl just set would fire.
-        self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
-        self._collect()
+        _, running = self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+        if running < len(self._active):  # some ended at once (refused, say)
+            self._collect()
 
     # -- the loop --------------------------------------------------------------
 
@@ -280,7 +281,7 @@ class Engine:
         now = time.monotonic()
         timer_ms = multi.timeout()
         if timer_ms == 0:
-            multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+            _, running = multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
         else:
             wait_ms = (wake_by - now) * 1000
             if 0 < timer_ms < wait_ms:
@@ -298,10 +299,12 @@ class Engine:
                     mask = _CURL_MASKS[event] = _curl_mask(event)
                 if event & select.POLLNVAL:  # closed under us: stop watching it
                     self._poll.unregister(fd)
-                multi.socket_action(fd, mask)
+                _, running = multi.socket_action(fd, mask)
             if not events:  # the wait ended on a timer: libcurl's, or ours
-                multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
-        self._collect()
+                _, running = multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+        # libcurl counts the transfers still running: fewer than ours means some ended.
+        if running < len(self._active):
+            self._collect()
         return now
 
     def _collect(self) -> None:
