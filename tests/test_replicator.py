@@ -273,12 +273,17 @@ def test_failures_are_logged_with_file_and_host(
     assert isinstance(record.exc_info[1], TransportError)
 
 
+@pytest.mark.parametrize("size", [100_000, 24 * 1024 * 1024])  # whole, and streamed
 @pytest.mark.parametrize("code", [403, 500, 202, 302])
-def test_hosts_answering_unexpected_codes_fail_alone(media: Nginx, code: int) -> None:
+def test_hosts_answering_unexpected_codes_fail_alone(media: Nginx, code: int, size: int) -> None:
+    """nginx answers these before reading the body: the streamed upload to that host stops,
+    and must not hold the window back from the healthy host."""
     bad = media.status_host(code)
-    with Replicator([media.hosts[0], bad], "/media/") as replicator:
-        result = replicator.put("status.txt", b"x" * 100_000)
+    data = os.urandom(size)
+    with Replicator([media.hosts[0], bad], "/media/", timeout=5) as replicator:
+        result = replicator.put("status.bin", io.BytesIO(data))
     assert result[media.hosts[0]].outcome is Outcome.CREATED
+    assert media.path(0, "status.bin").read_bytes() == data
     failed = result[bad]
     assert isinstance(failed.error, UnexpectedStatusCode)
     assert (failed.status, failed.error.code, failed.error.host) == (code, code, bad)
