@@ -13,31 +13,24 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from benchmarks.measure import Rounds
-from tests.servers import Nginx, find_nginx
+from tests.servers import Nginx, find_nginx, scratch_dir
 
 SMOKE = os.environ.get("RESTO_FAST_BENCH_SMOKE", "") == "1"
 ROOT = Path(__file__).resolve().parent.parent
 _RESULTS: dict[str, dict[str, Rounds]] = {}
 
 
-def tmpfs_dir(prefix: str) -> Path:
-    """On /dev/shm: disk writeback would drown the figures."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
-
-
 @pytest.fixture(scope="session")
 def bench_nginx() -> Iterator[Nginx]:
     if find_nginx() is None:
         pytest.fail("nginx is not installed (scripts/bench installs it)")
-    workdir = tmpfs_dir("resto-bench-nginx-")
+    workdir = scratch_dir("resto-bench-nginx-")
     try:
         with Nginx(workdir, count=12, workers=2, status_hosts=(), body_buffer="1m") as nginx:
             yield nginx
@@ -46,8 +39,8 @@ def bench_nginx() -> Iterator[Nginx]:
 
 
 @pytest.fixture(scope="session")
-def scratch_dir() -> Iterator[Path]:
-    path = tmpfs_dir("resto-bench-src-")
+def source_dir() -> Iterator[Path]:
+    path = scratch_dir("resto-bench-src-")
     try:
         yield path
     finally:

@@ -14,6 +14,8 @@ import socket
 import sys
 import threading
 
+from tests.servers import read_request_head
+
 
 def _serve(conn: socket.socket) -> None:
     buffer = bytearray(1 << 20)
@@ -21,17 +23,10 @@ def _serve(conn: socket.socket) -> None:
     pending = b""
     with conn:
         while True:
-            while b"\r\n\r\n" not in pending:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                pending += data
-            head, pending = pending.split(b"\r\n\r\n", 1)
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                key, _, value = line.partition(b":")
-                if key.strip().lower() == b"content-length":
-                    length = int(value)
+            request = read_request_head(conn, pending)
+            if request is None:
+                return
+            _, length, pending = request
             received = min(len(pending), length)
             pending = pending[received:]
             while received < length:

@@ -33,8 +33,8 @@ CONTENDERS = ["engine-cython", "engine-python", "threads-urllib", "curl-parallel
 
 
 @pytest.fixture(scope="module")
-def large_file(scratch_dir: Path) -> Path:
-    path = scratch_dir / "large.bin"
+def large_file(source_dir: Path) -> Path:
+    path = source_dir / "large.bin"
     block = os.urandom(MiB)
     with path.open("wb") as file:
         for index in range(SIZE // MiB):

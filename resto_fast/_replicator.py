@@ -37,6 +37,10 @@ from ._sources import OpenSource, Source, open_source
 __all__ = ["Replicator"]
 
 logger = logging.getLogger("resto_fast")
+_WARNINGS = {
+    Outcome.REPLACED: "PUT %r on %s replaced an existing file (HTTP %s)",
+    Outcome.ALREADY_GONE: "DELETE %r on %s: the file was already gone (HTTP %s)",
+}
 
 
 class Replicator:
@@ -383,21 +387,9 @@ class Replicator:
                     exc_info=host_result.error if self._config.log_tracebacks else None,
                     extra=_extra(method, name, host),
                 )
-            elif host_result.outcome is Outcome.REPLACED:
+            elif (warning := _WARNINGS.get(host_result.outcome)) is not None:
                 logger.warning(
-                    "PUT %r on %s replaced an existing file (HTTP %s)",
-                    name,
-                    host,
-                    host_result.status,
-                    extra=_extra(method, name, host),
-                )
-            elif host_result.outcome is Outcome.ALREADY_GONE:
-                logger.warning(
-                    "DELETE %r on %s: the file was already gone (HTTP %s)",
-                    name,
-                    host,
-                    host_result.status,
-                    extra=_extra(method, name, host),
+                    warning, name, host, host_result.status, extra=_extra(method, name, host)
                 )
 
 

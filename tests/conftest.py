@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -12,16 +11,10 @@ from types import ModuleType
 import pytest
 
 from resto_fast import Replicator, _multi_py
-from tests.servers import Nginx, find_nginx
+from tests.servers import Nginx, find_nginx, scratch_dir
 
 # .ci/run sets this: there, a test that needs nginx fails instead of skipping.
 REQUIRE_NGINX = os.environ.get("RESTO_FAST_REQUIRE_NGINX", "") == "1"
-
-
-def _scratch_dir(prefix: str) -> Path:
-    """A temp dir on tmpfs when there is one: nginx writes gigabytes in some tests."""
-    base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-    return Path(tempfile.mkdtemp(prefix=prefix, dir=base))
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +24,7 @@ def nginx() -> Iterator[Nginx]:
         if REQUIRE_NGINX:
             pytest.fail(message)
         pytest.skip(message)
-    workdir = _scratch_dir("resto-nginx-")
+    workdir = scratch_dir("resto-nginx-")
     try:
         with Nginx(workdir, count=3, tls=True) as server:
             yield server
@@ -69,7 +62,7 @@ def window_module(request: pytest.FixtureRequest) -> ModuleType:
 @pytest.fixture
 def scratch() -> Iterator[Path]:
     """A temp dir on tmpfs when there is one (large source files)."""
-    path = _scratch_dir("resto-scratch-")
+    path = scratch_dir("resto-scratch-")
     try:
         yield path
     finally:

@@ -22,6 +22,7 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +39,35 @@ def find_nginx() -> str | None:
         if found:
             return found
     return None
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A temp dir on tmpfs when there is one: nginx writes gigabytes in some tests and
+    in the benchmarks, and disk writeback would drown what they measure."""
+    usable = os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/dev/shm" if usable else None))
+
+
+def read_request_head(conn: socket.socket, pending: bytes) -> tuple[str, int, bytes] | None:
+    """Read one HTTP/1.1 request head: its path, its Content-Length, and what followed it.
+
+    None when the client closed the connection.  For the small HTTP peers here,
+    which speak just enough HTTP for a PUT.
+    """
+    while b"\r\n\r\n" not in pending:
+        data = conn.recv(65536)
+        if not data:
+            return None
+        pending += data
+    head, rest = pending.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    _, path, _ = lines[0].split(" ", 2)
+    length = 0
+    for line in lines[1:]:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "content-length":
+            length = int(value)
+    return path, length, rest
 
 
 def free_port() -> int:
@@ -429,18 +459,10 @@ class SlowSink(_Peer):
     def serve(self, conn: socket.socket) -> None:
         buffer = b""
         while True:
-            while b"\r\n\r\n" not in buffer:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                buffer += data
-            head, buffer = buffer.split(b"\r\n\r\n", 1)
-            lines = head.decode("latin-1").split("\r\n")
-            _, path, _ = lines[0].split(" ", 2)
-            headers = {
-                k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])
-            }
-            length = int(headers.get("content-length", "0"))
+            request = read_request_head(conn, buffer)
+            if request is None:
+                return
+            path, length, buffer = request
             body = bytearray(buffer[:length])
             buffer = buffer[length:]
             step = max(1, self.rate // 100)
