@@ -41,6 +41,7 @@ _WARNINGS = {
     Outcome.REPLACED: "PUT %r on %s replaced an existing file (HTTP %s)",
     Outcome.ALREADY_GONE: "DELETE %r on %s: the file was already gone (HTTP %s)",
 }
+_WARNED = (Outcome.REPLACED, Outcome.ALREADY_GONE)  # a tuple: `in` compares identity first
 
 
 class Replicator:
@@ -387,9 +388,13 @@ class Replicator:
                     exc_info=host_result.error if self._config.log_tracebacks else None,
                     extra=_extra(method, name, host),
                 )
-            elif (warning := _WARNINGS.get(host_result.outcome)) is not None:
+            elif host_result.outcome in _WARNED:  # identity: Enum's __hash__ is Python code
                 logger.warning(
-                    warning, name, host, host_result.status, extra=_extra(method, name, host)
+                    _WARNINGS[host_result.outcome],
+                    name,
+                    host,
+                    host_result.status,
+                    extra=_extra(method, name, host),
                 )
 
 
