@@ -129,6 +129,7 @@ class Engine:
     """A ``CurlMulti``, its handles and its loop; one thread at a time."""
 
     def __init__(self, config: ReplicatorConfig) -> None:
+        self.generation = 0  # the fork generation it was made in (set by _pool)
         self._config = config
         self._handles = HandlePool(config)
         self._poll = select.poll()

@@ -21,8 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from ._engine import Engine
 
@@ -55,11 +54,13 @@ class EnginePool:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
-        return self._factory()
+        engine = self._factory()
+        engine.generation = _generation
+        return engine
 
     def release(self, engine: Engine) -> None:
         """Give an engine back; ``Engine.run`` leaves it clean even when it raised."""
-        if self._generation != _generation:  # borrowed before a fork, given back after
+        if engine.generation != _generation:  # borrowed before a fork, given back after
             _INHERITED.append(engine)
             return
         with self._lock:
@@ -67,15 +68,6 @@ class EnginePool:
                 self._idle.append(engine)
                 return
         engine.close()
-
-    @contextmanager
-    def engine(self) -> Iterator[Engine]:
-        """``acquire`` and ``release`` around a block."""
-        engine = self.acquire()
-        try:
-            yield engine
-        finally:
-            self.release(engine)
 
     @property
     def idle(self) -> int:

@@ -182,15 +182,16 @@ class Replicator:
             assert on_progress is not None
             on_progress(delivered + sum(self._sent(op) for _, op, _ in running.values()))
 
+        engine = self._pool.acquire()
         try:
-            with self._pool.engine() as engine:
-                engine.run(
-                    operations(),
-                    concurrency=self._config.concurrency,
-                    on_done=finished,
-                    on_tick=None if on_progress is None else tick,
-                )
+            engine.run(
+                operations(),
+                concurrency=self._config.concurrency,
+                on_done=finished,
+                on_tick=None if on_progress is None else tick,
+            )
         finally:
+            self._pool.release(engine)
             for _, op, opened in running.values():  # left over only when run() raised
                 if op.window is not None:
                     op.window.close()

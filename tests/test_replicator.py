@@ -426,3 +426,24 @@ def test_host_names_are_resolved(media: Nginx) -> None:
     with Replicator([f"localhost:{port}"], "/media/") as replicator:
         replicator.put("by-name.txt", b"x").raise_for_failures()
     assert media.path(0, "by-name.txt").read_bytes() == b"x"
+
+
+def test_an_engine_borrowed_across_a_fork_is_not_reused_by_the_child(media: Nginx) -> None:
+    """fork() while an operation runs (from a callback, say): the child must not give the
+    parent's engine back to its own pool, or it would send on the parent's connections."""
+    with Replicator(media.hosts, "/media/") as replicator:
+        pool = replicator._pool
+        engine = pool.acquire()
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child
+            pool.release(engine)
+            os.write(write_end, bytes([pool.idle]))
+            os._exit(0)
+        os.close(write_end)
+        idle_in_child = os.read(read_end, 1)
+        os.waitpid(pid, 0)
+        os.close(read_end)
+        pool.release(engine)
+        assert pool.idle == 1  # the parent keeps it
+    assert idle_in_child == b"\x00"
