@@ -16,12 +16,7 @@ import pycurl
 from . import __about__
 from ._config import ReplicatorConfig
 
-__all__ = ["METHODS", "HandlePool"]
-
-METHODS = ("PUT", "DELETE", "HEAD", "GET")
-#: Handle kinds: a method, and for PUT how the body travels.  "PUT" streams it
-#: through a READFUNCTION; "PUT_BODY" hands libcurl a ``bytes`` whole.
-KINDS = ("PUT", "PUT_BODY", "DELETE", "HEAD", "GET")
+__all__ = ["HandlePool"]
 
 # GET bodies arrive in bigger pieces than libcurl's 16 KiB default: fewer Python calls.
 _DOWNLOAD_BUFFER_SIZE = 256 * 1024
@@ -58,6 +53,8 @@ class HandlePool:
         self._idle.clear()
 
     def _new(self, kind: str) -> pycurl.Curl:
+        """A handle for one kind of request: a method, and for PUT how the body travels
+        ("PUT" streams it through a READFUNCTION, "PUT_BODY" hands libcurl a ``bytes``)."""
         config = self._config
         handle = pycurl.Curl()
         handle.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for DNS timeouts
