@@ -380,9 +380,13 @@ class Engine:
         window = op.window
         if window is not None:
             window.drop(transfer.index)  # a finished or failed host holds no chunk back
-            transferred = window.size if outcome else handle.getinfo(pycurl.SIZE_UPLOAD_T)
+            transferred = (
+                window.size if outcome is not None else handle.getinfo(pycurl.SIZE_UPLOAD_T)
+            )
         elif op.body is not None:
-            transferred = len(op.body) if outcome else handle.getinfo(pycurl.SIZE_UPLOAD_T)
+            transferred = (
+                len(op.body) if outcome is not None else handle.getinfo(pycurl.SIZE_UPLOAD_T)
+            )
         elif transfer.gate is not None:  # GET: what reached the sink, not an error page
             transferred = transfer.gate.written
         else:

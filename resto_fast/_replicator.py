@@ -41,7 +41,7 @@ _WARNINGS = {
     Outcome.REPLACED: "PUT %r on %s replaced an existing file (HTTP %s)",
     Outcome.ALREADY_GONE: "DELETE %r on %s: the file was already gone (HTTP %s)",
 }
-_WARNED = (Outcome.REPLACED, Outcome.ALREADY_GONE)  # a tuple: `in` compares identity first
+_WARNED = tuple(_WARNINGS)  # a tuple: `in` compares identity first, no Enum hashing
 
 
 class Replicator:

@@ -40,7 +40,7 @@ ReadInto: TypeAlias = Callable[[memoryview], "int | None"]
 class OpenSource:
     """One source, opened: its size, a way to read it once, and what to close after."""
 
-    __slots__ = ("_bytes", "_close", "_data", "_read", "_readinto", "size")
+    __slots__ = ("_close", "_data", "_read", "_readinto", "_whole", "size")
 
     def __init__(
         self,
@@ -49,13 +49,14 @@ class OpenSource:
         readinto: ReadInto | None = None,
         read: Callable[[int], bytes] | None = None,
         data: memoryview | None = None,
+        whole: bytes | None = None,
         close: Callable[[], None] | None = None,
     ) -> None:
         self.size = size
         self._readinto = readinto
         self._read = read
         self._data = data
-        self._bytes = data.obj if data is not None and type(data.obj) is bytes else None
+        self._whole = whole  # the source itself, when it is a bytes object
         self._close = close
 
     def body(self, limit: int) -> bytes | None:
@@ -65,8 +66,8 @@ class OpenSource:
         and no read callback.  A larger source returns None: it streams
         through a window.  Reading here is the source's one read.
         """
-        if self._bytes is not None and len(self._bytes) == self.size:
-            return self._bytes
+        if self._whole is not None:
+            return self._whole
         if self.size > limit:
             return None
         if self._data is not None:
@@ -75,9 +76,7 @@ class OpenSource:
         pieces = []
         missing = self.size
         while missing:
-            piece = self._read(missing)
-            if not isinstance(piece, bytes | bytearray):
-                raise TypeError(f"the source's read() returned {type(piece).__name__}, not bytes")
+            piece = _checked(self._read(missing))
             if not piece:
                 raise EOFError(f"the source ended {missing} bytes short of its {self.size}")
             pieces.append(piece)
@@ -116,7 +115,7 @@ def open_source(source: Source) -> OpenSource:
         if not view.contiguous:
             raise TypeError("a memoryview source must be contiguous")
         view = view.cast("B")
-        return OpenSource(view.nbytes, data=view)
+        return OpenSource(view.nbytes, data=view, whole=source if type(source) is bytes else None)
     if isinstance(source, str | os.PathLike):
         return _open_path(os.fspath(source))
     if isinstance(cast(object, source), io.TextIOBase):  # declared binary, passed as text
@@ -163,15 +162,20 @@ def _remaining_size(file: SupportsRead) -> int | None:
     return max(0, end - position)
 
 
+def _checked(data: object) -> bytes | bytearray | memoryview:
+    """What a source's ``read()`` returned, refused unless it is binary."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"the source's read() returned {type(data).__name__}, not bytes")
+    return data
+
+
 def _readinto_of(file: SupportsRead) -> ReadInto:
     readinto = getattr(file, "readinto", None)
     if callable(readinto):
         return readinto  # type: ignore[no-any-return]
 
     def copy_read(view: memoryview) -> int:
-        data = file.read(len(view))
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"the source's read() returned {type(data).__name__}, not bytes")
+        data = _checked(file.read(len(view)))
         count = len(data)
         view[:count] = data
         return count
@@ -184,9 +188,7 @@ def _spool(file: SupportsRead) -> OpenSource:
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_LIMIT)  # noqa: SIM115
     try:
         while True:
-            data = file.read(256 * 1024)
-            if not isinstance(data, bytes | bytearray | memoryview):
-                raise TypeError(f"the source's read() returned {type(data).__name__}, not bytes")
+            data = _checked(file.read(256 * 1024))
             if not data:
                 break
             spool.write(data)
