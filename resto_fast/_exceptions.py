@@ -10,7 +10,7 @@
      ├── HostError                                      one request to one host failed
      │    ├── UnexpectedStatusCode                      .code: the host answered, wrongly
      │    └── TransportError                            .reason, .curl_code: no usable answer
-     └── ReplicationError                               .failures: {host: HostError}, .succeeded
+     └── ReplicationError                               .failures: {host: error}, .succeeded
 
 ``HostError`` and its subclasses carry ``host``, ``url`` and ``method``; they
 describe one host's part of an operation and are collected in results rather
@@ -138,7 +138,11 @@ class TransportError(HostError):
 
 
 class ReplicationError(RestoError):
-    """An operation failed on at least one host; ``failures`` names every one."""
+    """An operation failed on at least one host; ``failures`` names every one.
+
+    A failure is a :class:`HostError`, or whatever a custom action raised when
+    a storage runs a transport method of a subclass on each host.
+    """
 
     def __init__(
         self,
@@ -146,7 +150,7 @@ class ReplicationError(RestoError):
         *,
         name: str,
         method: str,
-        failures: Mapping[str, HostError],
+        failures: Mapping[str, Exception],
         succeeded: Sequence[str],
     ) -> None:
         super().__init__(message)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Self
 
 from ._exceptions import HostError, ReplicationError, SourceError
@@ -142,7 +142,9 @@ class OperationResult:
         return self
 
 
-def describe_failures(method: str, name: str, failures: dict[str, HostError], total: int) -> str:
+def describe_failures(
+    method: str, name: str, failures: Mapping[str, Exception], total: int
+) -> str:
     """``PUT 'a.jpg' failed on 2 of 3 hosts: m1:80 (refused: ...); m2:80 (HTTP 500)``."""
     details = "; ".join(f"{host} ({error})" for host, error in failures.items())
     return f"{method} {name!r} failed on {len(failures)} of {total} hosts: {details}"

@@ -1,0 +1,96 @@
+"""Django system checks (``manage.py check``) for the replicated storages.
+
+They look at every storage in ``STORAGES`` whose backend is one of ours, and
+at every model ``FileField`` whose storage is one:
+
+- ``resto_fast.E001``: the storage cannot be built (a bad host, a base URL or
+  ``MEDIA_URL`` with a query or fragment, an unknown option).
+- ``resto_fast.W002``: no media hosts: HybridStorage and AsyncStorage then
+  only keep the local copy; ``resto_fast.E002`` for DistributedStorage, which
+  has nowhere to put files.
+- ``resto_fast.W003``: DistributedStorage without fatal exceptions, which can
+  lose uploads without an error.
+
+Registered when :mod:`resto_fast.storage` is imported; add ``"resto_fast"``
+to ``INSTALLED_APPS`` to have them run even before any storage is used.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+from django.db.models import FileField
+from django.utils.module_loading import import_string
+
+__all__ = ["check_storages"]
+
+
+@checks.register(checks.Tags.compatibility)
+def check_storages(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    messages: list[checks.CheckMessage] = []
+    seen: set[int] = set()
+    for where, storage in _storages(messages):
+        if id(storage) in seen:
+            continue
+        seen.add(id(storage))
+        messages.extend(_check(where, storage))
+    return messages
+
+
+def _storages(messages: list[checks.CheckMessage]) -> Iterator[tuple[str, Any]]:
+    from .storage import _Replicated
+
+    for alias, spec in getattr(settings, "STORAGES", {}).items():
+        try:
+            backend = import_string(spec["BACKEND"])
+        except ImportError:
+            continue  # Django reports it when the storage is used
+        if not (isinstance(backend, type) and issubclass(backend, _Replicated)):
+            continue
+        where = f"STORAGES[{alias!r}]"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # W003 says it instead
+                yield where, backend(**spec.get("OPTIONS", {}))
+        except (ValueError, TypeError, ImproperlyConfigured) as exc:
+            messages.append(
+                checks.Error(f"{where} cannot be built: {exc}", id="resto_fast.E001", obj=where)
+            )
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, FileField) and isinstance(field.storage, _Replicated):
+                yield f"{model._meta.label}.{field.name}", field.storage
+
+
+def _check(where: str, storage: Any) -> Iterator[checks.CheckMessage]:
+    from .storage import DistributedStorage
+
+    distributed = isinstance(storage, DistributedStorage)
+    if not storage.hosts:
+        if distributed:
+            yield checks.Error(
+                f"{where}: DistributedStorage has no media hosts to store files on",
+                hint="Set RESTO_MEDIA_HOSTS, or the 'hosts' option.",
+                id="resto_fast.E002",
+                obj=where,
+            )
+        else:
+            yield checks.Warning(
+                f"{where}: no media hosts are configured; files are only kept locally",
+                hint="Set RESTO_MEDIA_HOSTS, or the 'hosts' option.",
+                id="resto_fast.W002",
+                obj=where,
+            )
+    if distributed and not storage.fatal_exceptions:
+        yield checks.Warning(
+            f"{where}: DistributedStorage without fatal exceptions can lose uploads silently",
+            hint="Leave RESTO_FATAL_EXCEPTIONS (or 'fatal_exceptions') True.",
+            id="resto_fast.W003",
+            obj=where,
+        )

@@ -1,0 +1,104 @@
+"""Django settings for the storages: ``RESTO_*`` values, ``OPTIONS``, and what they become.
+
+A storage's configuration is resolved once, when it is built: each option
+comes from the storage's arguments (``STORAGES[...]["OPTIONS"]``), else from
+the ``RESTO_<NAME>`` setting, else from the default below.  The result is a
+frozen :class:`StorageConfig` holding the :class:`ReplicatorConfig` that the
+Django-free core runs on, so nothing downstream reads Django settings again.
+
+=====================  ======================  =========  ==============================
+option                 setting                 default    meaning
+=====================  ======================  =========  ==============================
+``hosts``              ``RESTO_MEDIA_HOSTS``   ``()``     media servers, ``host[:port]``
+``base_url``           ``MEDIA_URL``           ``"/"``    URL path (and scheme) on them
+``timeout``            ``RESTO_TIMEOUT``       ``2``      connect / no-progress, seconds
+``fatal_exceptions``   ``RESTO_FATAL_...``     ``True``   raise when a host fails
+``show_traceback``     ``RESTO_SHOW_...``      ``False``  log tracebacks of failures
+``total_timeout``      ``RESTO_TOTAL_...``     ``None``   hard cap per host, seconds
+``verify_tls``         ``RESTO_VERIFY_TLS``    ``True``   check https hosts' certificates
+``ca_file``            ``RESTO_CA_FILE``       ``None``   CA bundle for https hosts
+=====================  ======================  =========  ==============================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from ._config import ReplicatorConfig
+
+__all__ = ["DEFAULTS", "REPLICATION_OPTIONS", "StorageConfig", "get_setting", "resolve"]
+
+#: Every ``RESTO_<NAME>`` setting and its default; django-resto 1.x had the first four.
+DEFAULTS: Mapping[str, Any] = {
+    "MEDIA_HOSTS": (),
+    "FATAL_EXCEPTIONS": True,
+    "SHOW_TRACEBACK": False,
+    "TIMEOUT": 2,
+    "TOTAL_TIMEOUT": None,
+    "VERIFY_TLS": True,
+    "CA_FILE": None,
+}
+
+#: Storage option -> the setting it falls back to.
+REPLICATION_OPTIONS: Mapping[str, str] = {
+    "hosts": "MEDIA_HOSTS",
+    "fatal_exceptions": "FATAL_EXCEPTIONS",
+    "show_traceback": "SHOW_TRACEBACK",
+    "timeout": "TIMEOUT",
+    "total_timeout": "TOTAL_TIMEOUT",
+    "verify_tls": "VERIFY_TLS",
+    "ca_file": "CA_FILE",
+}
+
+
+def get_setting(name: str) -> Any:
+    """The value of ``RESTO_<name>``, or its default; ``KeyError`` for an unknown name."""
+    default = DEFAULTS[name]
+    return getattr(settings, f"RESTO_{name}", default)
+
+
+@dataclasses.dataclass(frozen=True)
+class StorageConfig:
+    """What a replicated storage was built with, resolved and validated."""
+
+    replicator: ReplicatorConfig
+    fatal_exceptions: bool
+    base_url: str
+
+
+def resolve(options: Mapping[str, Any], *, base_url: str | None, known: Iterable[str]) -> StorageConfig:
+    """Resolve a storage's options (OPTIONS > settings > defaults) into a :class:`StorageConfig`.
+
+    ``known`` names the options the storage accepts beyond the replication
+    ones (``location`` and the like for the local storages); any other key
+    raises ``ImproperlyConfigured`` naming it.  ``base_url`` defaults to
+    ``MEDIA_URL``; one with a query or fragment raises ``ValueError``.
+    """
+    unknown = sorted(set(options) - set(REPLICATION_OPTIONS) - set(known))
+    if unknown:
+        accepted = ", ".join(sorted({*REPLICATION_OPTIONS, "base_url", *known}))
+        raise ImproperlyConfigured(
+            f"unknown resto_fast storage option(s): {', '.join(unknown)} (accepted: {accepted})"
+        )
+    values = {
+        option: options[option] if options.get(option) is not None else get_setting(setting)
+        for option, setting in REPLICATION_OPTIONS.items()
+    }
+    if base_url is None:
+        base_url = settings.MEDIA_URL or "/"
+    hosts = values["hosts"]
+    replicator = ReplicatorConfig(
+        hosts=hosts if isinstance(hosts, str) else tuple(hosts),
+        base_url=base_url,
+        timeout=values["timeout"],
+        total_timeout=values["total_timeout"],
+        verify_tls=bool(values["verify_tls"]),
+        ca_file=values["ca_file"],
+        log_tracebacks=bool(values["show_traceback"]),
+    )
+    return StorageConfig(replicator, bool(values["fatal_exceptions"]), base_url)

@@ -1,0 +1,544 @@
+"""Django storage backends that put every saved file on all the media servers at once.
+
+- :class:`HybridStorage`: the master copy under ``MEDIA_ROOT`` first (Django's
+  ``FileSystemStorage``), then every media server in parallel, streamed from
+  the master copy.  Reads are local.
+- :class:`AsyncStorage`: the same, with the replication queued to a
+  background worker, or to a task queue by overriding :meth:`~AsyncStorage.execute_one`.
+- :class:`DistributedStorage`: no local copy; reads ask one media server.
+
+A drop-in for django-resto 1.x: the same classes, settings, constructor
+arguments and extension points (``execute``, ``execute_one``,
+:class:`DefaultTransport`).  Options resolve once, when a storage is built
+(see :mod:`resto_fast.settings`), into the config the Django-free
+:class:`~resto_fast.Replicator` runs on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import IO, Any
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, Storage
+from django.utils.deconstruct import deconstructible
+from django.utils.encoding import filepath_to_uri
+
+from . import checks  # noqa: F401  - registers the system checks
+from ._background import BackgroundWorker
+from ._config import ReplicatorConfig
+from ._exceptions import NotFoundError, ReplicationError, RestoError, UnexpectedStatusCode
+from ._replicator import Replicator
+from ._results import OperationResult, Outcome, describe_failures
+from ._sources import Source
+from .settings import StorageConfig, resolve
+
+__all__ = [
+    "AsyncStorage",
+    "DefaultTransport",
+    "DistributedStorage",
+    "HybridStorage",
+    "MasterCopy",
+    "UnexpectedStatusCode",
+]
+
+logger = logging.getLogger("resto_fast")
+
+#: What FileSystemStorage itself accepts (``allow_overwrite`` exists from Django 5.1).
+_LOCAL_OPTIONS = frozenset(inspect.signature(FileSystemStorage.__init__).parameters) - {"self"}
+
+#: A file DistributedStorage.open() fetches stays in memory up to this size, then spills to disk.
+_OPEN_IN_MEMORY = 1024 * 1024
+
+
+class MasterCopy(os.PathLike[str]):
+    """The local master copy of a saved file, by path: the ``content`` HybridStorage replicates.
+
+    A path rather than an open file, so it pickles (a task queue may carry it
+    to another process) and is read when the upload runs.  For transports
+    written against django-resto it also reads like a binary file.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file: IO[bytes] | None = None
+
+    def __fspath__(self) -> str:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"MasterCopy({self.path!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_file": None}
+
+    @property
+    def size(self) -> int:
+        return os.path.getsize(self.path)
+
+    def open(self) -> IO[bytes]:
+        """A new binary file object on the master copy."""
+        return open(self.path, "rb")  # noqa: SIM115 - the caller closes it
+
+    def read(self, size: int = -1) -> bytes:
+        if self._file is None:
+            self._file = self.open()
+        return self._file.read(size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if self._file is None:
+            self._file = self.open()
+        return self._file.seek(offset, whence)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class DefaultTransport:
+    """PUT, DELETE, HEAD and GET of one file on one host (django-resto's stable API).
+
+    Methods take the host first and raise the host's error
+    (:class:`UnexpectedStatusCode`, :class:`~resto_fast.TransportError`) when
+    it fails.  A transport pickles as its configuration; its connections are
+    made again where it lands.  The storages run the unmodified ``create`` and
+    ``delete`` on all hosts as one fan-out of the engine; a subclass that
+    overrides them is called once per host instead.
+    """
+
+    def __init__(self, base_url: str | None = None, *, config: ReplicatorConfig | None = None):
+        if config is None:
+            config = resolve({}, base_url=base_url, known=()).replicator
+        self.config = config
+        self._replicator: Replicator | None = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"config": self.config}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(config=state["config"])  # type: ignore[misc]
+
+    @property
+    def replicator(self) -> Replicator:
+        """The replicator behind this transport, made on first use (and after unpickling)."""
+        replicator = self._replicator
+        if replicator is None:
+            with self._lock:
+                if self._replicator is None:
+                    self._replicator = Replicator.from_config(self.config)
+                replicator = self._replicator
+        return replicator
+
+    def content(self, host: str, name: str) -> bytes | None:
+        """The content of a file on ``host``; None when it is not there."""
+        try:
+            return _on_host(host, self.replicator.get, name)
+        except NotFoundError:
+            return None
+
+    def exists(self, host: str, name: str) -> bool:
+        """Whether a file is on ``host``."""
+        return _on_host(host, self.replicator.stat, name) is not None
+
+    def size(self, host: str, name: str) -> int | None:
+        """The size of a file on ``host``; None when it is not there."""
+        stat = _on_host(host, self.replicator.stat, name)
+        return None if stat is None else stat.size
+
+    def create(self, host: str, name: str, content: Source) -> bool:
+        """Create or replace a file on ``host``; True when it existed before."""
+        result = self.replicator.put(name, _rewound(content), hosts=[host])
+        return _single(result).outcome is Outcome.REPLACED
+
+    def delete(self, host: str, name: str) -> bool:
+        """Delete a file on ``host``; True when it existed before."""
+        result = self.replicator.delete(name, hosts=[host])
+        return _single(result).outcome is Outcome.DELETED
+
+
+def _on_host(host: str, read: Callable[[str, str], Any], name: str) -> Any:
+    """A read on one given host, raising that host's own error rather than a ReplicationError."""
+    try:
+        return read(name, host)
+    except ReplicationError as exc:
+        if len(exc.failures) == 1:
+            raise next(iter(exc.failures.values())) from None
+        raise
+
+
+def _single(result: OperationResult) -> Any:
+    (host_result,) = result.hosts
+    if result.source_error is not None:
+        raise result.source_error
+    if host_result.error is not None:
+        raise host_result.error
+    return host_result
+
+
+def _rewound(content: Source) -> Source:
+    """A file object is sent from its start, as Django's own storages write it."""
+    seek = getattr(content, "seek", None)
+    seekable = getattr(content, "seekable", None)
+    if not isinstance(content, str | os.PathLike) and seek is not None:
+        if seekable is None or seekable():
+            seek(0)
+    return content
+
+
+#: Transport methods the engine runs as one fan-out, and the HTTP method each is.
+_FAN_OUTS: Mapping[Callable[..., Any], str] = {
+    DefaultTransport.create: "PUT",
+    DefaultTransport.delete: "DELETE",
+}
+
+
+class _Replicated:
+    """What the three storages share: resolved options, the transport, ``execute``."""
+
+    transport_class: type[DefaultTransport] = DefaultTransport
+    resto_config: StorageConfig
+    transport: DefaultTransport
+
+    def _setup_replication(
+        self, options: dict[str, Any], base_url: str | None, known: frozenset[str]
+    ) -> None:
+        self.resto_config = resolve(options, base_url=base_url, known=known)
+        self.transport = self.transport_class(config=self.resto_config.replicator)
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """The media servers, ``host:port``."""
+        return self.resto_config.replicator.hosts
+
+    @property
+    def fatal_exceptions(self) -> bool:
+        return self.resto_config.fatal_exceptions
+
+    @property
+    def replicator(self) -> Replicator:
+        return self.transport.replicator
+
+    def execute(self, func: Callable[..., Any], name: str, *args: Any) -> dict[str, Any]:
+        """Run ``func(host, name, *args)`` on every media server in parallel.
+
+        Returns what it returned on each host that succeeded.  Failures are
+        logged at ERROR, one line per host; with ``fatal_exceptions`` one
+        :class:`ReplicationError` naming every failed host is raised after all
+        hosts have finished.  The default transport's ``create`` and
+        ``delete`` run as one fan-out of the engine (the file is read once);
+        any other callable runs on a thread per host.
+        """
+        if not self.hosts:
+            return {}
+        method = _FAN_OUTS.get(getattr(func, "__func__", None))  # type: ignore[arg-type]
+        owner = getattr(func, "__self__", None)
+        if method is not None and isinstance(owner, DefaultTransport):
+            return self._fan_out(owner, method, name, args, self.hosts)
+        return self._per_host(func, name, args, self.hosts)
+
+    def _fan_out(
+        self,
+        transport: DefaultTransport,
+        method: str,
+        name: str,
+        args: tuple[Any, ...],
+        hosts: tuple[str, ...],
+    ) -> dict[str, Any]:
+        replicator = transport.replicator
+        whole = hosts == replicator.hosts  # the common case, with its URLs prepared
+        if method == "PUT":
+            result = replicator.put(name, _rewound(args[0]), hosts=None if whole else hosts)
+            existed = Outcome.REPLACED
+        else:
+            result = replicator.delete(name, hosts=None if whole else hosts)
+            existed = Outcome.DELETED
+        # The replicator has logged each failure with the file and the host.
+        self._conclude(result.failures, method, name, len(hosts), result.source_error)
+        return {r.host: r.outcome is existed for r in result.hosts if r.error is None}
+
+    def _per_host(
+        self, func: Callable[..., Any], name: str, args: tuple[Any, ...], hosts: tuple[str, ...]
+    ) -> dict[str, Any]:
+        action = getattr(func, "__name__", repr(func))
+        with ThreadPoolExecutor(len(hosts), thread_name_prefix="resto-execute") as pool:
+            futures = {host: pool.submit(func, host, name, *args) for host in hosts}
+        returned: dict[str, Any] = {}
+        failures: dict[str, Exception] = {}
+        for host, future in futures.items():
+            error = future.exception()
+            if error is None:
+                returned[host] = future.result()
+            elif isinstance(error, Exception):
+                failures[host] = error
+                if not isinstance(error, RestoError):  # the engine's own errors are logged
+                    logger.error(
+                        "%s %r on %s failed: %r",
+                        action,
+                        name,
+                        host,
+                        error,
+                        exc_info=error if self.resto_config.replicator.log_tracebacks else None,
+                        extra={"resto_method": action, "resto_name": name, "resto_host": host},
+                    )
+            else:
+                raise error  # KeyboardInterrupt and the like are not a host's failure
+        self._conclude(failures, action, name, len(hosts), None)
+        return returned
+
+    def _conclude(
+        self,
+        failures: Mapping[str, Exception],
+        method: str,
+        name: str,
+        total: int,
+        source_error: Exception | None,
+    ) -> None:
+        """Raise for failures when they are fatal (and for lost data, fatal or not)."""
+        if source_error is not None and (self.fatal_exceptions or self._only_copy):
+            raise source_error
+        if not failures:
+            return
+        if self.fatal_exceptions or (self._only_copy and method == "PUT" and len(failures) == total):
+            raise ReplicationError(
+                describe_failures(method, name, failures, total),
+                name=name,
+                method=method,
+                failures=failures,
+                succeeded=(),
+            )
+
+    #: True where the media servers hold the only copy (DistributedStorage).
+    _only_copy = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.pop("_worker", None)  # AsyncStorage's thread
+        return state
+
+
+def _local_storage_options(options: dict[str, Any]) -> dict[str, Any]:
+    return {key: options.pop(key) for key in list(options) if key in _LOCAL_OPTIONS}
+
+
+@deconstructible
+class HybridStorage(_Replicated, FileSystemStorage):
+    """The master copy under ``MEDIA_ROOT`` (or ``location``), then every media server.
+
+    Saving writes the local file first, then streams it to every host at
+    once; a failed replication leaves the master copy as it is.  Reads,
+    ``exists``, ``listdir``, ``size``, times and ``path`` are local.
+    Deleting deletes locally, then on every host.
+    """
+
+    def __init__(
+        self,
+        location: str | os.PathLike[str] | None = None,
+        base_url: str | None = None,
+        hosts: Any = None,
+        **options: Any,
+    ) -> None:
+        local = _local_storage_options(options)
+        super().__init__(location=location, base_url=base_url, **local)
+        self._setup_replication(dict(options, hosts=hosts), base_url, _LOCAL_OPTIONS)
+
+    def _save(self, name: str, content: File) -> str:  # type: ignore[type-arg]
+        name = super()._save(name, content)
+        self.execute(self.transport.create, name, MasterCopy(self.path(name)))
+        return name
+
+    def delete(self, name: str) -> None:
+        super().delete(name)
+        self.execute(self.transport.delete, name)
+
+
+@deconstructible
+class AsyncStorage(HybridStorage):
+    """HybridStorage with the replication done in the background.
+
+    Errors are logged, never raised (``fatal_exceptions`` does not apply).
+    :meth:`flush` waits for what is queued; :attr:`pending` counts it.  To
+    use a task queue, override :meth:`execute_one` (see the docs' rq example).
+    """
+
+    def execute(self, func: Callable[..., Any], name: str, *args: Any) -> None:  # type: ignore[override]
+        """Hand ``func(host, name, *args)`` for every host to :meth:`execute_one`; return at once."""
+        for host in self.hosts:
+            self.execute_one(func, host, name, *args)
+
+    def execute_one(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one action on one host, ``func(host, name, *args)``, later.
+
+        By default it joins this storage's background queue, where neighbouring
+        jobs for the same file run as one fan-out.  Override it to hand the job
+        to a task queue: ``func`` and its arguments pickle.
+        """
+        self._background.submit((func, args, kwargs))
+
+    @property
+    def pending(self) -> int:
+        """Operations (one per host) queued or running in the background."""
+        worker = self.__dict__.get("_worker")
+        return 0 if worker is None else worker.pending
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until what was queued so far has been replicated; False if ``timeout`` passed."""
+        worker = self.__dict__.get("_worker")
+        return True if worker is None else worker.flush(timeout)
+
+    @property
+    def _background(self) -> BackgroundWorker[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]:
+        worker = self.__dict__.get("_worker")
+        if worker is None:
+            with _worker_lock:
+                worker = self.__dict__.get("_worker")
+                if worker is None:
+                    worker = self.__dict__["_worker"] = BackgroundWorker(
+                        self._run_queued, name="resto-async"
+                    )
+        return worker
+
+    def _run_queued(
+        self, jobs: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]
+    ) -> None:
+        """Run queued jobs in order; one action on one file for several hosts runs as one."""
+        start = 0
+        while start < len(jobs):
+            func, (_, name, *rest), kwargs = jobs[start]
+            end = start + 1
+            while end < len(jobs) and _same_action(jobs[end], func, name, rest, kwargs):
+                end += 1
+            hosts = tuple(job[1][0] for job in jobs[start:end])
+            action = functools.partial(func, **kwargs) if kwargs else func
+            with contextlib.suppress(Exception):  # logged by the engine or _per_host
+                self._run_now(action, name, tuple(rest), hosts)
+            start = end
+
+    def _run_now(
+        self, func: Callable[..., Any], name: str, args: tuple[Any, ...], hosts: tuple[str, ...]
+    ) -> None:
+        method = _FAN_OUTS.get(getattr(func, "__func__", None))  # type: ignore[arg-type]
+        owner = getattr(func, "__self__", None)
+        if method is not None and isinstance(owner, DefaultTransport):
+            self._fan_out(owner, method, name, args, hosts)
+        else:
+            self._per_host(func, name, args, hosts)
+
+    @property
+    def fatal_exceptions(self) -> bool:
+        return False  # documented: background errors are logged, never raised
+
+
+_worker_lock = threading.Lock()
+
+
+def _same_action(
+    job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]],
+    func: Callable[..., Any],
+    name: str,
+    rest: list[Any],
+    kwargs: dict[str, Any],
+) -> bool:
+    other_func, (_, other_name, *other_rest), other_kwargs = job
+    return other_func == func and other_name == name and other_rest == rest and other_kwargs == kwargs
+
+
+@deconstructible
+class DistributedStorage(_Replicated, Storage):
+    """Files on the media servers only, with no local copy.
+
+    Saves stream the incoming file to every host at once.  ``exists``,
+    ``size``, ``open``, ``listdir`` and ``get_modified_time`` ask one host,
+    chosen at random, and fail over to the next on a transport error or a
+    5xx.  Even without ``fatal_exceptions`` a save that reached no host
+    raises: the file would be lost.
+    """
+
+    _only_copy = True
+
+    def __init__(self, hosts: Any = None, base_url: str | None = None, **options: Any) -> None:
+        self._setup_replication(dict(options, hosts=hosts), base_url, frozenset())
+        if not self.fatal_exceptions:
+            message = (
+                "DistributedStorage without fatal exceptions: a save that fails on some "
+                "media servers only logs, and those servers miss the file for good"
+            )
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            logger.warning(message)
+
+    @property
+    def base_url(self) -> str:
+        return self.resto_config.base_url
+
+    def _open(self, name: str, mode: str = "rb") -> File:  # type: ignore[type-arg]
+        if set(mode) - {"r", "b"}:
+            raise ValueError(f"DistributedStorage opens files for reading only, not {mode!r}")
+        spool = tempfile.SpooledTemporaryFile(max_size=_OPEN_IN_MEMORY)  # noqa: SIM115
+        try:
+            self.replicator.get_into(name, spool.write)
+            spool.seek(0)
+        except BaseException:
+            spool.close()
+            raise
+        return File(spool, name)
+
+    def _save(self, name: str, content: File) -> str:  # type: ignore[type-arg]
+        self.execute(self.transport.create, name, content)
+        return name
+
+    def delete(self, name: str) -> None:
+        self.execute(self.transport.delete, name)
+
+    def exists(self, name: str) -> bool:
+        return self.replicator.exists(name)
+
+    def size(self, name: str) -> int:
+        return self.replicator.size(name)
+
+    def url(self, name: str | None) -> str:
+        url = filepath_to_uri(name or "")
+        if url:
+            url = url.lstrip("/")
+        return urljoin(self.base_url, url)
+
+    def listdir(self, path: str) -> tuple[list[str], list[str]]:
+        """Directories and files in ``path``, from one host's WebDAV PROPFIND.
+
+        ``NotImplementedError`` when the media servers do not list directories
+        (405 or 501: nginx needs its dav-ext module for this).
+        """
+        try:
+            return self.replicator.listdir(path)
+        except ReplicationError as exc:
+            if exc.failures and all(_unsupported(error) for error in exc.failures.values()):
+                raise NotImplementedError(
+                    f"the media servers do not list directories (WebDAV PROPFIND): {exc}"
+                ) from exc
+            raise
+
+    def get_modified_time(self, name: str) -> datetime:
+        stat = self.replicator.stat(name)
+        if stat is None:
+            raise FileNotFoundError(f"{name!r} is not on the media servers")
+        if stat.modified is None:
+            raise NotImplementedError(f"{stat.host} sent no Last-Modified for {name!r}")
+        moment = datetime.fromtimestamp(stat.modified, UTC)
+        return moment if settings.USE_TZ else moment.astimezone().replace(tzinfo=None)
+
+
+def _unsupported(error: Exception) -> bool:
+    return isinstance(error, UnexpectedStatusCode) and error.code in (405, 501)
+
