@@ -267,7 +267,7 @@ class _Replicated:
             result = replicator.delete(name, hosts=None if whole else hosts)
             existed = Outcome.DELETED
         # The replicator has logged each failure with the file and the host.
-        self._conclude(result.failures, method, name, len(hosts), result.source_error)
+        self._conclude(result.failures, result.succeeded, method, name, result.source_error)
         return {r.host: r.outcome is existed for r in result.hosts if r.error is None}
 
     def _per_host(
@@ -296,15 +296,15 @@ class _Replicated:
                     )
             else:
                 raise error  # KeyboardInterrupt and the like are not a host's failure
-        self._conclude(failures, action, name, len(hosts), None)
+        self._conclude(failures, tuple(returned), action, name, None)
         return returned
 
     def _conclude(
         self,
         failures: Mapping[str, Exception],
+        succeeded: tuple[str, ...],
         method: str,
         name: str,
-        total: int,
         source_error: Exception | None,
     ) -> None:
         """Raise for failures when they are fatal (and for lost data, fatal or not)."""
@@ -312,13 +312,14 @@ class _Replicated:
             raise source_error
         if not failures:
             return
-        if self.fatal_exceptions or (self._only_copy and method == "PUT" and len(failures) == total):
+        lost = self._only_copy and method == "PUT" and not succeeded
+        if self.fatal_exceptions or lost:
             raise ReplicationError(
-                describe_failures(method, name, failures, total),
+                describe_failures(method, name, failures, len(failures) + len(succeeded)),
                 name=name,
                 method=method,
                 failures=failures,
-                succeeded=(),
+                succeeded=succeeded,
             )
 
     #: True where the media servers hold the only copy (DistributedStorage).

@@ -11,7 +11,10 @@ from types import ModuleType
 import pytest
 
 from resto_fast import Replicator, _multi_py
+from tests.media_sets import embedded_servers, nginx3, servers
 from tests.servers import Nginx, find_nginx, scratch_dir
+
+__all__ = ["embedded_servers", "nginx3", "servers"]  # storage fixtures, see tests/media_sets.py
 
 # .ci/run sets this: there, a test that needs nginx fails instead of skipping.
 REQUIRE_NGINX = os.environ.get("RESTO_FAST_REQUIRE_NGINX", "") == "1"
@@ -37,6 +40,17 @@ def media(nginx: Nginx) -> Nginx:
     """The session's nginx, with empty roots and a fresh request log."""
     nginx.clear()
     return nginx
+
+
+@pytest.fixture
+def dav_media(media: Nginx) -> Nginx:
+    """``media`` whose hosts answer PROPFIND: nginx with its dav-ext module loaded."""
+    if not media.propfind:
+        message = "nginx's dav-ext module is missing (scripts/test installs it)"
+        if REQUIRE_NGINX:
+            pytest.fail(message)
+        pytest.skip(message)
+    return media
 
 
 @pytest.fixture

@@ -1,0 +1,138 @@
+"""AsyncStorage: replication in the background, in order, errors logged and never raised."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+
+from resto_fast.storage import AsyncStorage, MasterCopy
+from tests.media_sets import BASE_URL, MediaSet
+from tests.servers import Staller, free_port, running
+
+
+@pytest.fixture
+def master(tmp_path: Path) -> str:
+    return str(tmp_path / "master")
+
+
+def test_save_returns_at_once_and_flush_waits_for_every_host(servers: MediaSet, master: str) -> None:
+    storage = AsyncStorage(master, BASE_URL, servers.hosts)
+    name = storage.save("a/b.txt", ContentFile(b"async"))
+    assert Path(storage.path(name)).read_bytes() == b"async"
+    assert storage.flush(timeout=10)
+    assert storage.pending == 0
+    for host in servers.hosts:
+        assert servers.hits(host) == [("PUT", "/media/a/b.txt", 201)]
+        assert servers.read(host, name) == b"async"
+
+
+def test_order_is_kept_between_a_put_and_a_delete(servers: MediaSet, master: str) -> None:
+    storage = AsyncStorage(master, BASE_URL, servers.hosts)
+    for round_ in range(3):
+        storage.save("x.txt", ContentFile(b"%d" % round_))
+        storage.delete("x.txt")
+    storage.save("x.txt", ContentFile(b"last"))
+    assert storage.flush(timeout=10)
+    expected = [("PUT", "/media/x.txt", 201), ("DELETE", "/media/x.txt", 204)] * 3
+    for host in servers.hosts:
+        assert servers.hits(host) == [*expected, ("PUT", "/media/x.txt", 201)]
+        assert servers.read(host, "x.txt") == b"last"
+
+
+def test_errors_are_logged_never_raised(
+    nginx3: MediaSet, master: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = f"127.0.0.1:{free_port()}"
+    storage = AsyncStorage(master, BASE_URL, [*nginx3.hosts, down], fatal_exceptions=True)
+    with caplog.at_level(logging.ERROR, logger="resto_fast"):
+        name = storage.save("e.txt", ContentFile(b"e"))
+        assert storage.flush(timeout=10)
+    (error,) = caplog.records
+    assert "'e.txt'" in error.getMessage()
+    assert down in error.getMessage()
+    for host in nginx3.hosts:
+        assert nginx3.read(host, name) == b"e"
+
+
+def test_pending_counts_and_flush_times_out_on_a_stalled_host(master: str) -> None:
+    with running(Staller()) as staller:
+        storage = AsyncStorage(master, BASE_URL, [staller.host], timeout=1)
+        storage.save("slow.txt", ContentFile(b"s"))
+        storage.save("slow2.txt", ContentFile(b"s"))
+        assert storage.pending == 2
+        assert storage.flush(timeout=0.05) is False
+        assert storage.flush(timeout=10) is True  # the stalled host times out, then it is done
+        assert storage.pending == 0
+
+
+def test_a_forked_child_starts_with_an_empty_queue(nginx3: MediaSet, master: str) -> None:
+    storage = AsyncStorage(master, BASE_URL, nginx3.hosts)
+    storage.save("parent.txt", ContentFile(b"p"))
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        code = 1
+        try:
+            if storage.pending == 0:
+                storage.save("child.txt", ContentFile(b"c"))
+                code = 0 if storage.flush(timeout=10) else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert storage.flush(timeout=10)
+    for host in nginx3.hosts:
+        assert nginx3.read(host, "parent.txt") == b"p"
+        assert nginx3.read(host, "child.txt") == b"c"
+
+
+class PickledQueueStorage(AsyncStorage):
+    """Stands in for a task queue: each job is pickled, as rq does, and run elsewhere later."""
+
+    jobs: list[bytes]
+
+    def execute_one(self, func: Any, *args: Any, **kwargs: Any) -> Any:
+        self.__dict__.setdefault("jobs", []).append(pickle.dumps((func, args, kwargs)))
+
+
+RUN_JOBS = textwrap.dedent(
+    """
+    import pickle, sys
+    import django
+    django.setup()
+    for job in pickle.load(sys.stdin.buffer):
+        func, args, kwargs = pickle.loads(job)
+        print(func.__name__, func(*args, **kwargs))
+    """
+)
+
+
+def test_execute_one_jobs_pickle_and_run_in_another_process(nginx3: MediaSet, master: str) -> None:
+    storage = PickledQueueStorage(master, BASE_URL, nginx3.hosts)
+    storage.save("queued.txt", ContentFile(b"q"))
+    storage.delete("gone.txt")
+    assert len(storage.jobs) == 6
+    _, args, _ = pickle.loads(storage.jobs[0])
+    assert args[:2] == (nginx3.hosts[0], "queued.txt")
+    assert isinstance(args[2], MasterCopy)
+    assert os.fspath(args[2]) == storage.path("queued.txt")
+    out = subprocess.run(
+        [sys.executable, "-c", RUN_JOBS],
+        input=pickle.dumps(storage.jobs),
+        capture_output=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.django_settings"},
+    ).stdout.decode()
+    assert out.split("\n")[:6] == ["create False"] * 3 + ["delete False"] * 3
+    for host in nginx3.hosts:
+        assert nginx3.read(host, "queued.txt") == b"q"
+        assert nginx3.hits(host) == [("PUT", "/media/queued.txt", 201), ("DELETE", "/media/gone.txt", 404)]
