@@ -71,7 +71,9 @@ class StorageConfig:
     base_url: str
 
 
-def resolve(options: Mapping[str, Any], *, base_url: str | None, known: Iterable[str]) -> StorageConfig:
+def resolve(
+    options: Mapping[str, Any], *, base_url: str | None, known: Iterable[str]
+) -> StorageConfig:
     """Resolve a storage's options (OPTIONS > settings > defaults) into a :class:`StorageConfig`.
 
     ``known`` names the options the storage accepts beyond the replication
@@ -91,9 +93,9 @@ def resolve(options: Mapping[str, Any], *, base_url: str | None, known: Iterable
     }
     if base_url is None:
         base_url = settings.MEDIA_URL or "/"
-    hosts = values["hosts"]
+    hosts = values["hosts"]  # a lone string goes through, for the config to refuse it
     replicator = ReplicatorConfig(
-        hosts=hosts if isinstance(hosts, str) else tuple(hosts),
+        hosts=hosts if isinstance(hosts, str) else tuple(hosts),  # type: ignore[arg-type]
         base_url=base_url,
         timeout=values["timeout"],
         total_timeout=values["total_timeout"],

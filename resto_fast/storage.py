@@ -90,7 +90,7 @@ class MasterCopy(os.PathLike[str]):
 
     def open(self) -> IO[bytes]:
         """A new binary file object on the master copy."""
-        return open(self.path, "rb")  # noqa: SIM115 - the caller closes it
+        return open(self.path, "rb")
 
     def read(self, size: int = -1) -> bytes:
         if self._file is None:
@@ -146,7 +146,8 @@ class DefaultTransport:
     def content(self, host: str, name: str) -> bytes | None:
         """The content of a file on ``host``; None when it is not there."""
         try:
-            return _on_host(host, self.replicator.get, name)
+            content: bytes = _on_host(host, self.replicator.get, name)
+            return content
         except NotFoundError:
             return None
 
@@ -193,9 +194,12 @@ def _rewound(content: Source) -> Source:
     """A file object is sent from its start, as Django's own storages write it."""
     seek = getattr(content, "seek", None)
     seekable = getattr(content, "seekable", None)
-    if not isinstance(content, str | os.PathLike) and seek is not None:
-        if seekable is None or seekable():
-            seek(0)
+    if (
+        not isinstance(content, str | os.PathLike)
+        and seek is not None
+        and (seekable is None or seekable())
+    ):
+        seek(0)
     return content
 
 
@@ -292,7 +296,7 @@ class _Replicated:
                         host,
                         error,
                         exc_info=error if self.resto_config.replicator.log_tracebacks else None,
-                        extra={"resto_method": action, "resto_name": name, "resto_host": host},
+                        extra=_extra(name, action, host),
                     )
             else:
                 raise error  # KeyboardInterrupt and the like are not a host's failure
@@ -357,7 +361,7 @@ class HybridStorage(_Replicated, FileSystemStorage):
         self._setup_replication(dict(options, hosts=hosts), base_url, _LOCAL_OPTIONS)
 
     def _save(self, name: str, content: File) -> str:  # type: ignore[type-arg]
-        name = super()._save(name, content)
+        name = super()._save(name, content)  # type: ignore[misc]  # not in django-stubs
         self.execute(self.transport.create, name, MasterCopy(self.path(name)))
         return name
 
@@ -376,7 +380,7 @@ class AsyncStorage(HybridStorage):
     """
 
     def execute(self, func: Callable[..., Any], name: str, *args: Any) -> None:  # type: ignore[override]
-        """Hand ``func(host, name, *args)`` for every host to :meth:`execute_one`; return at once."""
+        """Hand ``func(host, name, *args)`` for each host to :meth:`execute_one`; return at once."""
         for host in self.hosts:
             self.execute_one(func, host, name, *args)
 
@@ -401,7 +405,9 @@ class AsyncStorage(HybridStorage):
         return True if worker is None else worker.flush(timeout)
 
     @property
-    def _background(self) -> BackgroundWorker[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]:
+    def _background(
+        self,
+    ) -> BackgroundWorker[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]]:
         worker = self.__dict__.get("_worker")
         if worker is None:
             with _worker_lock:
@@ -431,6 +437,12 @@ class AsyncStorage(HybridStorage):
     def _run_now(
         self, func: Callable[..., Any], name: str, args: tuple[Any, ...], hosts: tuple[str, ...]
     ) -> None:
+        if args and isinstance(args[0], MasterCopy) and not os.path.exists(args[0]):
+            # Deleted since it was saved: its DELETE is queued next, nothing to send.
+            logger.warning(
+                "the master copy of %r is gone; not replicated", name, extra=_extra(name)
+            )
+            return
         method = _FAN_OUTS.get(getattr(func, "__func__", None))  # type: ignore[arg-type]
         owner = getattr(func, "__self__", None)
         if method is not None and isinstance(owner, DefaultTransport):
@@ -446,6 +458,10 @@ class AsyncStorage(HybridStorage):
 _worker_lock = threading.Lock()
 
 
+def _extra(name: str, method: str | None = None, host: str | None = None) -> dict[str, Any]:
+    return {"resto_method": method, "resto_name": name, "resto_host": host}
+
+
 def _same_action(
     job: tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]],
     func: Callable[..., Any],
@@ -454,7 +470,9 @@ def _same_action(
     kwargs: dict[str, Any],
 ) -> bool:
     other_func, (_, other_name, *other_rest), other_kwargs = job
-    return other_func == func and other_name == name and other_rest == rest and other_kwargs == kwargs
+    return (
+        other_func == func and other_name == name and other_rest == rest and other_kwargs == kwargs
+    )
 
 
 @deconstructible
@@ -542,4 +560,3 @@ class DistributedStorage(_Replicated, Storage):
 
 def _unsupported(error: Exception) -> bool:
     return isinstance(error, UnexpectedStatusCode) and error.code in (405, 501)
-

@@ -76,7 +76,7 @@ class EmbeddedSet(MediaSet):
     def read(self, host: str, name: str) -> bytes | None:
         files = self.servers[host].files
         key = BASE_URL.lstrip("/") + name
-        return files[key] if key in files else None
+        return files.get(key)
 
     def write(self, host: str, name: str, content: bytes) -> None:
         self.servers[host].create_file(BASE_URL.lstrip("/") + name, content)

@@ -36,7 +36,9 @@ def make() -> Factory:
     return make
 
 
-def test_save_is_one_head_on_one_host_then_one_put_per_host(servers: MediaSet, make: Factory) -> None:
+def test_save_is_one_head_on_one_host_then_one_put_per_host(
+    servers: MediaSet, make: Factory
+) -> None:
     storage = make(servers.hosts)
     name = storage.save("dist/ünï code.txt", ContentFile(b"remote only"))
     assert name == "dist/ünï code.txt"
@@ -44,7 +46,9 @@ def test_save_is_one_head_on_one_host_then_one_put_per_host(servers: MediaSet, m
     for host in servers.hosts:
         hits = servers.hits(host)
         heads += [hit for hit in hits if hit[0] == "HEAD"]
-        assert [hit for hit in hits if hit[0] != "HEAD"] == [("PUT", "/media/dist/ünï code.txt", 201)]
+        assert [hit for hit in hits if hit[0] != "HEAD"] == [
+            ("PUT", "/media/dist/ünï code.txt", 201)
+        ]
         if hits[0][0] == "HEAD":
             assert hits == [("HEAD", "/media/dist/ünï code.txt", 404), hits[1]]
         assert servers.read(host, name) == b"remote only"

@@ -1,4 +1,4 @@
-"""HybridStorage: the master copy first, then exactly one request per host, on every kind of server."""
+"""HybridStorage: the master copy first, then exactly one request per host, on every server kind."""
 
 from __future__ import annotations
 
@@ -54,7 +54,10 @@ def test_delete_is_local_then_one_delete_per_host(servers: MediaSet, make: Facto
     storage.delete(name)
     assert not storage.exists(name)
     for host in servers.hosts:
-        assert servers.hits(host) == [("PUT", "/media/gone.txt", 201), ("DELETE", "/media/gone.txt", 204)]
+        assert servers.hits(host) == [
+            ("PUT", "/media/gone.txt", 201),
+            ("DELETE", "/media/gone.txt", 204),
+        ]
         assert servers.read(host, name) is None
 
 
@@ -79,7 +82,10 @@ def test_a_name_django_renames_is_replicated_under_the_new_name(
     assert second.endswith(".txt")
     for host in servers.hosts:
         # exists() is asked of the master copy: no HEAD reaches a media server.
-        assert servers.hits(host) == [("PUT", "/media/doc.txt", 201), ("PUT", f"/media/{second}", 201)]
+        assert servers.hits(host) == [
+            ("PUT", "/media/doc.txt", 201),
+            ("PUT", f"/media/{second}", 201),
+        ]
         assert servers.read(host, second) == b"two"
 
 
@@ -165,7 +171,9 @@ def test_eight_threads_share_one_storage(nginx3: MediaSet, make: Factory) -> Non
     def save(index: int) -> None:
         try:
             for round_ in range(5):
-                storage.save(f"t{index}/f{round_}.bin", ContentFile(os.urandom(1000) + b"%d" % index))
+                storage.save(
+                    f"t{index}/f{round_}.bin", ContentFile(os.urandom(1000) + b"%d" % index)
+                )
         except BaseException as exc:
             errors.append(exc)
 
@@ -251,7 +259,10 @@ def test_execute_calls_an_overridden_action_once_per_host(
         assert nginx3.hits(host) == [("PUT", "/media/c.txt", 201)]
 
     failing = Storage(location=make([]).location, hosts=["127.0.0.1:1"], fatal_exceptions=True)
-    with caplog.at_level(logging.ERROR, logger="resto_fast"), pytest.raises(ReplicationError) as caught:
+    with (
+        caplog.at_level(logging.ERROR, logger="resto_fast"),
+        pytest.raises(ReplicationError) as caught,
+    ):
         failing.save("d.txt", ContentFile(b"d"))
     assert isinstance(caught.value.failures["127.0.0.1:1"], ValueError)
     (line,) = caplog.records
