@@ -1,4 +1,4 @@
-"""An embedded media server: HTTP/1.1 GET, HEAD, PUT and DELETE, for tests and the demo.
+"""An embedded media server: HTTP/1.1 GET, HEAD, PUT, DELETE and PROPFIND, for tests and the demo.
 
 It keeps django-resto's ``TestHttpServer`` API (``files``, ``override_code``,
 ``readonly``, ``has_file``/``get_file``/``create_file``/``delete_file``,
@@ -7,6 +7,12 @@ and chunked request bodies, and files either in memory or under a directory,
 where each upload is written to a temporary file and renamed into place, so
 a file is never seen half-written.  ``log`` records ``(method, path, code)``
 for each request, with the path percent-decoded.
+
+``PROPFIND`` lists a directory as a WebDAV server does (``Depth`` 0 or 1;
+``infinity`` is refused with 403, as nginx does): a directory exists when a
+file lies somewhere under it (in memory) or when it is one on disk (under a
+directory); the root always does.  Every entry says its ``resourcetype`` and
+nothing else, whatever properties the request asked for.
 
 It is not meant to face the internet; in production use nginx, lighttpd or
 Apache (see the docs).
@@ -26,19 +32,28 @@ from collections.abc import Iterator, MutableMapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 __all__ = ["DirectoryStore", "MemoryStore", "TestHttpServer"]
 
 _COPY_SIZE = 256 * 1024
+_TEMPORARY_PREFIX = ".resto-upload-"  # uploads being written, under a directory
 
 
-def _clean_name(path: str) -> str | None:
-    """The file name a request path stands for, or None when it must be refused."""
+def _clean_name(path: str, *, directory: bool = False) -> str | None:
+    """The file name a request path stands for, or None when it must be refused.
+
+    With ``directory``, the directory name: ``""`` for the root, and one
+    trailing slash allowed (a collection's URL ends with one).
+    """
     try:
         name = unquote(urlsplit(path).path, errors="strict").lstrip("/")
     except UnicodeDecodeError:
         return None
+    if directory:
+        name = name.removesuffix("/")
+        if not name:
+            return ""
     segments = name.split("/")
     if not name or "\x00" in name or any(s in ("", ".", "..") for s in segments):
         return None
@@ -84,6 +99,20 @@ class MemoryStore(MutableMapping[str, bytes]):
     def receive(self, name: str, chunks: Iterator[bytes]) -> None:
         self[name] = b"".join(chunks)
 
+    def listdir(self, directory: str) -> tuple[list[str], list[str]] | None:
+        """Directories and files directly inside ``directory`` (``""``: the root), sorted;
+        None when no file lies under it, since a dict keeps no empty directories."""
+        prefix = f"{directory}/" if directory else ""
+        directories: set[str] = set()
+        files: set[str] = set()
+        for name in self:
+            if name.startswith(prefix):
+                head, slash, _ = name[len(prefix) :].partition("/")
+                (directories if slash else files).add(head)
+        if directory and not (directories or files):
+            return None
+        return sorted(directories), sorted(files)
+
 
 class DirectoryStore(MutableMapping[str, bytes]):
     """Files kept under a directory; each write lands atomically (temporary file, rename)."""
@@ -112,7 +141,7 @@ class DirectoryStore(MutableMapping[str, bytes]):
 
     def __iter__(self) -> Iterator[str]:
         for path in sorted(self.root.rglob("*")):
-            if path.is_file() and not path.name.startswith(".resto-upload-"):
+            if path.is_file() and not path.name.startswith(_TEMPORARY_PREFIX):
                 yield path.relative_to(self.root).as_posix()
 
     def __len__(self) -> int:
@@ -142,7 +171,7 @@ class DirectoryStore(MutableMapping[str, bytes]):
     def receive(self, name: str, chunks: Iterator[bytes]) -> None:
         target = self._path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".resto-upload-")
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=_TEMPORARY_PREFIX)
         try:
             with os.fdopen(fd, "wb") as file:
                 for chunk in chunks:
@@ -151,6 +180,21 @@ class DirectoryStore(MutableMapping[str, bytes]):
         except BaseException:
             os.unlink(temporary)
             raise
+
+    def listdir(self, directory: str) -> tuple[list[str], list[str]] | None:
+        """Directories and files directly inside ``directory`` (``""``: the root), sorted;
+        None when it is not a directory on disk.  Uploads still being written are left out."""
+        try:
+            entries = list(os.scandir(self._path(directory) if directory else self.root))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        directories = sorted(entry.name for entry in entries if entry.is_dir())
+        files = sorted(
+            entry.name
+            for entry in entries
+            if entry.is_file() and not entry.name.startswith(_TEMPORARY_PREFIX)
+        )
+        return directories, files
 
 
 Store = MemoryStore | DirectoryStore
@@ -207,8 +251,8 @@ class _Handler(BaseHTTPRequestHandler):
         for _ in self._body():
             pass
 
-    def _name_or_refuse(self) -> str | None:
-        name = _clean_name(self.path)
+    def _name_or_refuse(self, *, directory: bool = False) -> str | None:
+        name = _clean_name(self.path, directory=directory)
         if name is None:
             self._discard_body()
             self._reply(400)
@@ -279,6 +323,46 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(404)
         else:
             self._reply(204)
+
+    def do_PROPFIND(self) -> None:
+        directory = self._name_or_refuse(directory=True)
+        if directory is None:
+            return
+        self._discard_body()  # which properties were asked for does not change the answer
+        depth = self.headers.get("Depth", "infinity")  # RFC 4918: none given means infinity
+        if depth not in ("0", "1"):
+            self._reply(403)
+            return
+        listing = None if self.server.override_code else self.server.files.listdir(directory)
+        if listing is None:
+            self._reply(404)
+            return
+        directories, files = listing if depth == "1" else ([], [])
+        body = _multistatus(directory, directories, files)
+        headers = {"Content-Type": 'application/xml; charset="utf-8"'}
+        self._reply(207, length=len(body), headers=headers)
+        self.wfile.write(body)
+
+
+def _multistatus(directory: str, directories: list[str], files: list[str]) -> bytes:
+    """A WebDAV multistatus body: the directory, then each member, with its resourcetype.
+
+    Hrefs are percent-encoded absolute paths, which leaves nothing to escape for XML.
+    """
+    base = f"/{directory}/" if directory else "/"
+    entries = [(base, True)]
+    entries += [(f"{base}{name}/", True) for name in directories]
+    entries += [(f"{base}{name}", False) for name in files]
+    responses = "".join(
+        f"<D:response><D:href>{quote(href)}</D:href><D:propstat><D:prop><D:resourcetype>"
+        f"{'<D:collection/>' if collection else ''}</D:resourcetype></D:prop>"
+        "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n"
+        for href, collection in entries
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<D:multistatus xmlns:D="DAV:">\n{responses}</D:multistatus>\n'
+    ).encode()
 
 
 class TestHttpServer(ThreadingHTTPServer):

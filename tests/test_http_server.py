@@ -6,6 +6,7 @@ import http.client
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -144,3 +145,90 @@ def test_run_blocks_until_stop_from_another_thread() -> None:
     server.stop()
     thread.join(timeout=5)
     assert not thread.is_alive()
+
+
+def propfind(
+    server: TestHttpServer, path: str, depth: str | None = "1", body: bytes = b""
+) -> tuple[int, str, bytes]:
+    """One PROPFIND on a fresh connection, then a GET on the same one (the body was read)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    headers = {} if depth is None else {"Depth": depth}
+    connection.request("PROPFIND", path, body=body, headers=headers)
+    response = connection.getresponse()
+    answer = (response.status, response.getheader("Content-Type", ""), response.read())
+    connection.request("GET", "/after")
+    assert connection.getresponse().read() == b""  # an answer, on the same connection
+    connection.close()
+    return answer
+
+
+def hrefs(body: bytes) -> list[tuple[str, bool]]:
+    root = ElementTree.fromstring(body)
+    assert root.tag == "{DAV:}multistatus"
+    return [
+        (
+            response.findtext("{DAV:}href", ""),
+            response.find("{DAV:}propstat/{DAV:}prop/{DAV:}resourcetype/{DAV:}collection")
+            is not None,
+        )
+        for response in root.iter("{DAV:}response")
+    ]
+
+
+def test_propfind_lists_a_directory_as_webdav_does(server: TestHttpServer) -> None:
+    for name in ("m/a b/x.txt", "m/a b/é/y", "m/a b/z", "m/top"):
+        server.create_file(name, b"data")
+    asked = b'<?xml version="1.0"?><propfind xmlns="DAV:"><allprop/></propfind>'
+    status, content_type, body = propfind(server, "/m/a%20b/", body=asked)
+    assert (status, content_type) == (207, 'application/xml; charset="utf-8"')
+    assert hrefs(body) == [
+        ("/m/a%20b/", True),
+        ("/m/a%20b/%C3%A9/", True),
+        ("/m/a%20b/x.txt", False),
+        ("/m/a%20b/z", False),
+    ]
+    assert hrefs(propfind(server, "/m/a%20b", depth="0")[2]) == [("/m/a%20b/", True)]
+    assert hrefs(propfind(server, "/")[2]) == [("/", True), ("/m/", True)]
+    assert server.log == [
+        ("PROPFIND", "/m/a b/", 207),
+        ("GET", "/after", 404),
+        ("PROPFIND", "/m/a b", 207),
+        ("GET", "/after", 404),
+        ("PROPFIND", "/", 207),
+        ("GET", "/after", 404),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "depth", "status"),
+    [
+        ("/missing/", "1", 404),
+        ("/m/file/", "1", 404),  # a file is no directory
+        ("/m/", "infinity", 403),
+        ("/m/", None, 403),  # no Depth means infinity
+        ("/m/../etc/", "1", 400),
+        ("/%ff/", "1", 400),
+    ],
+)
+def test_propfind_refusals(
+    server: TestHttpServer, path: str, depth: str | None, status: int
+) -> None:
+    server.create_file("m/file", b"x")
+    assert propfind(server, path, depth=depth)[0] == status
+    assert server.log[0][2] == status
+
+
+def test_propfind_answers_the_override_code(server: TestHttpServer) -> None:
+    server.create_file("m/file", b"x")
+    server.override_code = 405
+    assert propfind(server, "/m/")[0] == 405
+
+
+def test_on_disk_empty_directories_exist_and_uploads_in_progress_are_hidden(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / ".resto-upload-abc").write_bytes(b"half")
+    with TestHttpServer("127.0.0.1", 0, root=tmp_path) as server:
+        assert hrefs(propfind(server, "/")[2]) == [("/", True), ("/empty/", True)]
+        assert hrefs(propfind(server, "/empty/")[2]) == [("/empty/", True)]
