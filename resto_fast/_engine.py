@@ -93,19 +93,25 @@ class _Transfer:
         self.gate: _StatusGate | None = None
 
 
+# The one status whose body is the answer, by method: other bodies are error pages.
+_BODY_STATUS = {"GET": 200, "PROPFIND": 207}
+
+
 class _StatusGate:
-    """GET body writer: passes the body on only after a 200 status line, counts what it passed.
+    """Response body writer: passes the body on only after the status line the method
+    succeeds with (200 for GET, 207 for PROPFIND), counts what it passed.
 
     libcurl forbids getinfo() inside callbacks, so the status comes from the
     header callback.  A sink that raises aborts the transfer (returning 0 to
     libcurl) and its exception is kept for the result, not printed.
     """
 
-    __slots__ = ("_sink", "_status", "error", "written")
+    __slots__ = ("_sink", "_status", "_wanted", "error", "written")
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Sink, wanted: int) -> None:
         self._sink = sink
         self._status = 0
+        self._wanted = wanted
         self.error: Exception | None = None
         self.written = 0
 
@@ -114,7 +120,7 @@ class _StatusGate:
             self._status = int(line.split(None, 2)[1])
 
     def write(self, data: bytes) -> int | None:
-        if self._status != 200:
+        if self._status != self._wanted:
             return None
         try:
             self._sink(data)
@@ -247,7 +253,7 @@ class Engine:
                 handle.setopt(pycurl.READFUNCTION, reader)
                 handle.setopt(pycurl.SEEKFUNCTION, reader.seek)
             elif op.sinks is not None:
-                transfer.gate = gate = _StatusGate(op.sinks[index])
+                transfer.gate = gate = _StatusGate(op.sinks[index], _BODY_STATUS[op.method])
                 handle.setopt(pycurl.HEADERFUNCTION, gate.header)
                 handle.setopt(pycurl.WRITEFUNCTION, gate.write)
             op.transfers[index] = transfer
@@ -387,7 +393,7 @@ class Engine:
             transferred = (
                 len(op.body) if outcome is not None else handle.getinfo(pycurl.SIZE_UPLOAD_T)
             )
-        elif transfer.gate is not None:  # GET: what reached the sink, not an error page
+        elif transfer.gate is not None:  # GET, PROPFIND: what reached the sink, not an error page
             transferred = transfer.gate.written
         else:
             transferred = handle.getinfo(pycurl.SIZE_DOWNLOAD_T)

@@ -9,6 +9,7 @@
      ├── NotFoundError        (also FileNotFoundError)  a host answered 404/410 for a read
      ├── HostError                                      one request to one host failed
      │    ├── UnexpectedStatusCode                      .code: the host answered, wrongly
+     │    ├── InvalidResponseError                      a success status, but an unreadable body
      │    └── TransportError                            .reason, .curl_code: no usable answer
      └── ReplicationError                               .failures: {host: error}, .succeeded
 
@@ -33,6 +34,7 @@ __all__ = [
     "ConfigurationError",
     "HostError",
     "InvalidNameError",
+    "InvalidResponseError",
     "NotFoundError",
     "ReplicationError",
     "RestoError",
@@ -83,7 +85,8 @@ class SourceError(RestoError, OSError):
 
 
 class NotFoundError(RestoError, FileNotFoundError):
-    """A host answered 404 or 410 to a read (``size``, ``get``, ``stat``)."""
+    """A host answered 404 or 410 to a read (``size``, ``get``, ``listdir``), or the
+    directory ``listdir`` was asked for is a file there."""
 
     def __init__(self, message: str, *, name: str, host: str) -> None:
         super().__init__(message)
@@ -111,6 +114,15 @@ class UnexpectedStatusCode(HostError):
     def __init__(self, message: str, *, host: str, url: str, method: str, code: int) -> None:
         super().__init__(message, host=host, url=url, method=method)
         self.code = code
+
+
+class InvalidResponseError(HostError):
+    """The host answered with a success status, but its body cannot be read.
+
+    A ``PROPFIND`` answered ``207`` with something other than a WebDAV
+    multistatus document: not XML, another root element, an entry without an
+    href, or one that lies outside the directory listed.
+    """
 
 
 class TransportError(HostError):

@@ -15,6 +15,7 @@ import pycurl
 
 from . import __about__
 from ._config import ReplicatorConfig
+from ._webdav import PROPFIND_BODY
 
 __all__ = ["HandlePool"]
 
@@ -26,6 +27,8 @@ _DOWNLOAD_BUFFER_SIZE = 256 * 1024
 # and no "Accept: */*" (meaningless for an upload).  A body given whole goes through
 # libcurl's POSTFIELDS, which would add a form Content-Type: none is sent either way.
 _PUT_HEADERS = ["Expect:", "Accept:", "Content-Type:"]
+# A listing of one directory's members, not of the whole tree below it.
+_PROPFIND_HEADERS = ["Depth: 1", "Content-Type: application/xml; charset=utf-8", "Expect:"]
 
 
 def _discard(data: bytes) -> None:
@@ -54,7 +57,8 @@ class HandlePool:
 
     def _new(self, kind: str) -> pycurl.Curl:
         """A handle for one kind of request: a method, and for PUT how the body travels
-        ("PUT" streams it through a READFUNCTION, "PUT_BODY" hands libcurl a ``bytes``)."""
+        ("PUT" streams it through a READFUNCTION, "PUT_BODY" hands libcurl a ``bytes``).
+        A PROPFIND's request body never changes, so it is set here, once."""
         config = self._config
         handle = pycurl.Curl()
         handle.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for DNS timeouts
@@ -92,6 +96,10 @@ class HandlePool:
         elif kind == "GET":
             handle.setopt(pycurl.OPT_FILETIME, 1)
             handle.setopt(pycurl.BUFFERSIZE, _DOWNLOAD_BUFFER_SIZE)
+        elif kind == "PROPFIND":
+            handle.setopt(pycurl.CUSTOMREQUEST, "PROPFIND")
+            handle.setopt(pycurl.HTTPHEADER, _PROPFIND_HEADERS)
+            handle.setopt(pycurl.POSTFIELDS, PROPFIND_BODY)
         else:
             raise ValueError(f"unsupported handle kind {kind!r}")
         return handle

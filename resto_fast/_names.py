@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from ._exceptions import InvalidNameError
 
-__all__ = ["encode_name", "host_url"]
+__all__ = ["encode_directory", "encode_name", "host_url"]
 
 # C0 controls, DEL and C1 controls, and the backslash (a path separator on Windows servers).
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
@@ -54,6 +54,20 @@ def encode_name(name: str) -> str:
         return quote(name, safe="/", encoding="utf-8", errors="strict")
     except UnicodeEncodeError:
         raise InvalidNameError(f"file name {name!r} is not valid Unicode", name=name) from None
+
+
+def encode_directory(path: str) -> str:
+    """Check a directory path and return its encoded URL path: ``""`` for the root, else
+    the path as :func:`encode_name` encodes it, with a slash after it.
+
+    One trailing slash is allowed (``"photos/"`` is ``"photos"``), as callers often
+    write directories so; the slash always ends the URL, since a collection's URL
+    ends with one, and some servers (Apache) redirect a request without it.
+    """
+    if path == "":
+        return ""
+    trimmed = path[:-1] if path[-1:] == "/" and path != "/" else path
+    return encode_name(trimmed) + "/"
 
 
 def host_url(scheme: str, host: str, base_path: str, encoded_name: str) -> str:

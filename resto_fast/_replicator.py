@@ -21,6 +21,7 @@ from ._config import ReplicatorConfig, parse_host
 from ._engine import Engine
 from ._exceptions import (
     HostError,
+    InvalidResponseError,
     NotFoundError,
     ReplicationError,
     RestoError,
@@ -28,11 +29,12 @@ from ._exceptions import (
     TransportError,
     UnexpectedStatusCode,
 )
-from ._names import encode_name, host_url
+from ._names import encode_directory, encode_name, host_url
 from ._operation import Operation, Sink
 from ._pool import EnginePool
 from ._results import HostResult, OperationResult, Outcome, RemoteStat, describe_failures
 from ._sources import OpenSource, Source, open_source
+from ._webdav import parse_listing
 
 __all__ = ["Replicator"]
 
@@ -45,7 +47,7 @@ _WARNED = tuple(_WARNINGS)  # a tuple: `in` compares identity first, no Enum has
 
 
 class Replicator:
-    """Replicates files to a set of media hosts over HTTP (PUT, DELETE, HEAD, GET).
+    """Replicates files to a set of media hosts over HTTP (PUT, DELETE; HEAD, GET, PROPFIND).
 
     ``Replicator(["media-1:8080", "media-2:8080"], "http://media.example.com/media/")``
     puts ``photos/a.jpg`` at ``http://media-1:8080/media/photos/a.jpg`` and
@@ -236,15 +238,9 @@ class Replicator:
 
     def get(self, name: str, host: str | None = None) -> bytes:
         """Content of ``name`` from one host, in memory; use :meth:`get_into` for large files."""
-        buffers: list[io.BytesIO] = []
-
-        def new_buffer() -> Sink:
-            buffers.append(io.BytesIO())
-            return buffers[-1].write
-
-        result = self._read("GET", name, host, new_buffer)
+        result, body = self._read_body("GET", name, host)
         self._raise_if_missing(name, result)
-        return buffers[-1].getvalue()
+        return body
 
     def get_into(self, name: str, sink: Sink, host: str | None = None) -> int:
         """Stream ``name`` from one host into ``sink`` (a ``write``-like callable); return its size.
@@ -257,6 +253,46 @@ class Replicator:
         self._raise_if_missing(name, result)
         return result.transferred
 
+    def listdir(self, path: str = "", host: str | None = None) -> tuple[list[str], list[str]]:
+        """The directories and the files directly inside ``path`` on one host, by name.
+
+        ``path`` is relative to the base URL (``""``, the default, is the base
+        URL itself; one trailing slash is allowed) and is checked like a file
+        name.  Returns ``(directories, files)``: names only, percent-decoded,
+        each list sorted, the directory itself left out.  Asked with a WebDAV
+        ``PROPFIND`` (``Depth: 1``), of one host chosen and failed over as for
+        :meth:`stat`.
+
+        :class:`NotFoundError` when ``path`` is missing on that host, or is a
+        file there.  The base URL itself is never missing: a server that has
+        received nothing yet may not have created it, and lists it empty.
+
+        A server that cannot list directories answers ``405`` (nginx without
+        the dav-ext module) or ``501``: that raises :class:`ReplicationError`
+        whose ``failures`` hold an :class:`UnexpectedStatusCode` with that
+        ``.code``, as does any other failure (one host's at most, when
+        ``host`` is given).  A ``207`` whose body is no readable multistatus
+        raises :class:`ReplicationError` with an :class:`InvalidResponseError`.
+        """
+        encoded = encode_directory(path)
+        result, body = self._read_body("PROPFIND", path, host, encoded)
+        if result.outcome is Outcome.MISSING:
+            if not encoded:
+                return [], []
+            self._raise_if_missing(path, result)
+        try:
+            listing = parse_listing(body, result.url, host=result.host)
+        except InvalidResponseError as error:
+            self._log_failure("PROPFIND", path, error)
+            raise _unanswered("PROPFIND", path, {result.host: error}) from error
+        if not listing.is_collection:
+            raise NotFoundError(
+                f"{path!r} is a file, not a directory, on {result.host}",
+                name=path,
+                host=result.host,
+            )
+        return list(listing.directories), list(listing.files)
+
     # -- internals -------------------------------------------------------------
 
     def _run(self, op: Operation) -> None:
@@ -266,8 +302,12 @@ class Replicator:
         finally:
             self._pool.release(engine)
 
-    def _targets(self, name: str, hosts: Iterable[str] | None) -> list[tuple[str, str]]:
-        encoded = encode_name(name)
+    def _targets(
+        self, name: str, hosts: Iterable[str] | None, encoded: str | None = None
+    ) -> list[tuple[str, str]]:
+        """(host, URL) pairs for ``name``; ``encoded`` when the caller already encoded it."""
+        if encoded is None:
+            encoded = encode_name(name)
         if hosts is None:
             return [(host, prefix + encoded) for host, prefix in self._prefixes]
         config = self._config
@@ -327,9 +367,19 @@ class Replicator:
         return result
 
     def _read(
-        self, method: str, name: str, host: str | None, new_sink: Callable[[], Sink] | None
+        self,
+        method: str,
+        name: str,
+        host: str | None,
+        new_sink: Callable[[], Sink] | None,
+        encoded: str | None = None,
     ) -> HostResult:
-        """One HEAD or GET, failing over between hosts as :meth:`stat` describes."""
+        """One HEAD, GET or PROPFIND, failing over between hosts as :meth:`stat` describes.
+
+        ``encoded`` is the URL path when it is not ``name``'s (a directory's).
+        """
+        if encoded is None:
+            encoded = encode_name(name)
         if host is None:
             candidates = list(self._config.hosts)
             random.shuffle(candidates)
@@ -346,7 +396,7 @@ class Replicator:
         failures: dict[str, HostError] = {}
         for candidate in candidates:
             sinks: Sequence[Sink] | None = None if new_sink is None else [new_sink()]
-            op = Operation(method, name, self._targets(name, [candidate]), sinks=sinks)
+            op = Operation(method, name, self._targets(name, [candidate], encoded), sinks=sinks)
             self._run(op)
             (result,) = self._conclude(op).hosts
             if result.error is None:
@@ -354,13 +404,20 @@ class Replicator:
             failures[result.host] = result.error
             if not _worth_another_host(result.error) or (method == "GET" and result.transferred):
                 break
-        raise ReplicationError(
-            describe_failures(method, name, failures, len(failures)),
-            name=name,
-            method=method,
-            failures=failures,
-            succeeded=(),
-        )
+        raise _unanswered(method, name, failures)
+
+    def _read_body(
+        self, method: str, name: str, host: str | None, encoded: str | None = None
+    ) -> tuple[HostResult, bytes]:
+        """:meth:`_read`, keeping the body of the answer that counted, in memory."""
+        buffers: list[io.BytesIO] = []
+
+        def new_buffer() -> Sink:
+            buffers.append(io.BytesIO())
+            return buffers[-1].write
+
+        result = self._read(method, name, host, new_buffer, encoded)
+        return result, buffers[-1].getvalue()
 
     @staticmethod
     def _raise_if_missing(name: str, result: HostResult) -> None:
@@ -378,17 +435,8 @@ class Replicator:
         for host_result in result.hosts:
             host = host_result.host
             if host_result.error is not None:
-                if result.source_error is not None:
-                    continue  # one line above says why every host was aborted
-                logger.error(
-                    "%s %r on %s failed: %s",
-                    method,
-                    name,
-                    host,
-                    host_result.error,
-                    exc_info=host_result.error if self._config.log_tracebacks else None,
-                    extra=_extra(method, name, host),
-                )
+                if result.source_error is None:  # else one line above says why all aborted
+                    self._log_failure(method, name, host_result.error)
             elif host_result.outcome in _WARNED:  # identity: Enum's __hash__ is Python code
                 logger.warning(
                     _WARNINGS[host_result.outcome],
@@ -397,6 +445,28 @@ class Replicator:
                     host_result.status,
                     extra=_extra(method, name, host),
                 )
+
+    def _log_failure(self, method: str, name: str, error: HostError) -> None:
+        logger.error(
+            "%s %r on %s failed: %s",
+            method,
+            name,
+            error.host,
+            error,
+            exc_info=error if self._config.log_tracebacks else None,
+            extra=_extra(method, name, error.host),
+        )
+
+
+def _unanswered(method: str, name: str, failures: dict[str, HostError]) -> ReplicationError:
+    """The error of a read that no host answered usefully, naming each host tried."""
+    return ReplicationError(
+        describe_failures(method, name, failures, len(failures)),
+        name=name,
+        method=method,
+        failures=failures,
+        succeeded=(),
+    )
 
 
 def _worth_another_host(error: HostError) -> bool:

@@ -11,6 +11,8 @@ PUT        201 created             200/204 replaced        failure
 DELETE     200/204 deleted         404/410 already gone    failure
 HEAD, GET  200 found               404/410 missing (no     failure
                                    warning: an answer)
+PROPFIND   207 found (a listing)   404/410 missing         failure (405/501: the server
+                                                           does not list directories)
 =========  ======================  ======================  ==========================
 
 ``202 Accepted``, every ``3xx`` (redirects are not followed), other ``4xx``
@@ -58,6 +60,7 @@ OUTCOMES: dict[str, dict[int, Outcome]] = {
     },
     "HEAD": _READ,
     "GET": _READ,
+    "PROPFIND": {207: Outcome.FOUND, 404: Outcome.MISSING, 410: Outcome.MISSING},
 }
 
 
@@ -142,9 +145,7 @@ class OperationResult:
         return self
 
 
-def describe_failures(
-    method: str, name: str, failures: Mapping[str, Exception], total: int
-) -> str:
+def describe_failures(method: str, name: str, failures: Mapping[str, Exception], total: int) -> str:
     """``PUT 'a.jpg' failed on 2 of 3 hosts: m1:80 (refused: ...); m2:80 (HTTP 500)``."""
     details = "; ".join(f"{host} ({error})" for host, error in failures.items())
     return f"{method} {name!r} failed on {len(failures)} of {total} hosts: {details}"

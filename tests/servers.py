@@ -1,15 +1,18 @@
 """Real peers for the tests and benchmarks: nginx media servers, and hosts that misbehave.
 
 ``Nginx`` runs one nginx master on free loopback ports, one ``server`` block
-(one media host, with its own root) per port, WebDAV PUT/DELETE on, and an
+(one media host, with its own root) per port, WebDAV PUT/DELETE on (and
+PROPFIND, through Debian's dav-ext module, when it is installed), and an
 access log in JSON that tests read to assert exactly which requests each host
 received.  Extra server blocks answer a fixed status (403, 500, 202, 302) to
-every request: real nginx refusing, failing or redirecting.
+every request: real nginx refusing, failing or redirecting; one more is a
+media host with nginx's stock WebDAV only, which answers PROPFIND with 405.
 
 The misbehaving hosts are small TCP peers, since no well-behaved server
 produces them on demand: one that never answers (a black hole), one that stops
 reading the body (stalls), one that resets the connection half-way through an
-upload, and one that reads slowly (to make a fast host wait for it).
+upload, one that reads slowly (to make a fast host wait for it), and one that
+gives every request the same answer (a success status with a wrong body).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +35,9 @@ from pathlib import Path
 from typing import Self
 
 NGINX_CANDIDATES = ("nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx")
+# Debian's libnginx-mod-http-dav-ext: PROPFIND and OPTIONS, which nginx's own dav module lacks.
+DAV_EXT_MODULE = "ngx_http_dav_ext_module.so"
+DAV_EXT_DIRECTORIES = ("/usr/lib/nginx/modules",)
 
 
 def find_nginx() -> str | None:
@@ -38,6 +45,23 @@ def find_nginx() -> str | None:
         found = shutil.which(candidate)
         if found:
             return found
+    return None
+
+
+def find_dav_ext_module(binary: str) -> Path | None:
+    """The dav-ext module built for this nginx, or None.
+
+    Looked for where ``nginx -V`` says its modules live, then where Debian puts
+    them.  Loaded by absolute path: a relative one would be read against the
+    ``-p`` prefix the tests start nginx with.
+    """
+    built = subprocess.run([binary, "-V"], capture_output=True, text=True, check=False).stderr
+    found = re.search(r"--modules-path=(\S+)", built)
+    directories = ([found.group(1)] if found else []) + list(DAV_EXT_DIRECTORIES)
+    for directory in directories:
+        module = Path(directory) / DAV_EXT_MODULE
+        if module.is_file():
+            return module
     return None
 
 
@@ -120,9 +144,11 @@ class Nginx:
         self.status_codes = status_hosts
         self.body_buffer = body_buffer
         self.tls = tls
+        self.dav_ext = find_dav_ext_module(self.binary)
         self.ports: list[int] = []
         self.tls_ports: list[int] = []
         self.status_ports: dict[int, int] = {}
+        self.plain_port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -141,9 +167,20 @@ class Nginx:
     def certificate(self) -> Path:
         return self.workdir / "tls" / "cert.pem"
 
+    @property
+    def propfind(self) -> bool:
+        """Whether the media hosts answer PROPFIND (the dav-ext module is installed)."""
+        return self.dav_ext is not None
+
     def status_host(self, code: int) -> str:
         """A host that answers ``code`` to every request."""
         return f"127.0.0.1:{self.status_ports[code]}"
+
+    @property
+    def plain_host(self) -> str:
+        """A media host on host 0's root with nginx's stock WebDAV only: PUT and DELETE
+        work, PROPFIND is answered 405, as by any nginx without the dav-ext module."""
+        return f"127.0.0.1:{self.plain_port}"
 
     def root(self, index: int) -> Path:
         return self.workdir / f"root{index}"
@@ -207,6 +244,7 @@ class Nginx:
             self.ports = [free_port() for _ in range(self.count)]
             self.tls_ports = [free_port() for _ in range(self.count)] if self.tls else []
             self.status_ports = {code: free_port() for code in self.status_codes}
+            self.plain_port = free_port()
             self._write_config()
             if self._launch():
                 self.clear()
@@ -238,6 +276,7 @@ class Nginx:
         )
         deadline = time.monotonic() + 10
         pending = set(self.ports) | set(self.tls_ports) | set(self.status_ports.values())
+        pending.add(self.plain_port)
         while pending and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
@@ -264,9 +303,16 @@ class Nginx:
             (work / "temp" / name).mkdir(parents=True, exist_ok=True)
         if self.tls:
             self._make_certificate()
-        listens = [(index, f"127.0.0.1:{port}") for index, port in enumerate(self.ports)] + [
-            (index, f"127.0.0.1:{port} ssl") for index, port in enumerate(self.tls_ports)
-        ]
+        propfind = "dav_ext_methods PROPFIND OPTIONS;" if self.dav_ext else ""
+        # (root index, listen, what the location adds to PUT/DELETE)
+        listens = (
+            [(index, f"127.0.0.1:{port}", propfind) for index, port in enumerate(self.ports)]
+            + [
+                (index, f"127.0.0.1:{port} ssl", propfind)
+                for index, port in enumerate(self.tls_ports)
+            ]
+            + [(0, f"127.0.0.1:{self.plain_port}", "")]
+        )
         tls_files = (
             f"ssl_certificate {self.certificate}; ssl_certificate_key {work}/tls/key.pem;"
             if self.tls
@@ -280,11 +326,12 @@ class Nginx:
         root {self.root(index)};
         location / {{
             dav_methods PUT DELETE;
+            {extra}
             create_full_put_path on;
             dav_access user:rw group:r all:r;
         }}
     }}"""
-            for index, listen in listens
+            for index, listen, extra in listens
         )
         status_servers = "\n".join(
             f"""
@@ -295,7 +342,9 @@ class Nginx:
             for code, port in self.status_ports.items()
         )
         user = "user root;" if os.geteuid() == 0 else ""
+        load = f"load_module {self.dav_ext};" if self.dav_ext else ""
         config = f"""
+{load}
 {user}
 worker_processes {self.workers};
 daemon off;
@@ -474,6 +523,30 @@ class SlowSink(_Peer):
                 time.sleep(len(data) / self.rate)
             self.received[path] = bytes(body)
             conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+
+
+class FixedAnswer(_Peer):
+    """Reads each request (head and Content-Length body) and sends the same answer."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        self.answer = b"HTTP/1.1 %d Fixed\r\nContent-Length: %d\r\n\r\n%s" % (
+            status,
+            len(body),
+            body,
+        )
+        super().__init__()
+
+    def serve(self, conn: socket.socket) -> None:
+        pending = b""
+        while (request := read_request_head(conn, pending)) is not None:
+            _, length, pending = request
+            while len(pending) < length:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                pending += data
+            pending = pending[length:]
+            conn.sendall(self.answer)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from resto_fast import (
     ConfigurationError,
     HostError,
     InvalidNameError,
+    InvalidResponseError,
     NotFoundError,
     ReplicationError,
     RestoError,
@@ -30,6 +31,7 @@ def samples() -> list[RestoError]:
         SourceError("cannot read", name="a"),
         NotFoundError("gone", name="a", host="m1:80"),
         HostError("plain", **HOST),
+        InvalidResponseError("not XML", **HOST),
         status,
         transport,
         ReplicationError(
@@ -64,6 +66,7 @@ def test_the_tree() -> None:
     assert issubclass(NotFoundError, FileNotFoundError)
     assert issubclass(UnexpectedStatusCode, HostError)
     assert issubclass(TransportError, HostError)
+    assert issubclass(InvalidResponseError, HostError)
     for cls in (
         ConfigurationError,
         InvalidNameError,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from resto_fast import InvalidNameError
-from resto_fast._names import encode_name, host_url
+from resto_fast._names import encode_directory, encode_name, host_url
 
 
 @pytest.mark.parametrize(
@@ -60,3 +60,17 @@ def test_a_non_string_name_is_refused() -> None:
 
 def test_the_host_is_swapped_into_the_base_url() -> None:
     assert host_url("https", "[::1]:8443", "/media/", "a%20b") == "https://[::1]:8443/media/a%20b"
+
+
+@pytest.mark.parametrize(
+    ("path", "encoded"),
+    [("", ""), ("photos", "photos/"), ("photos/", "photos/"), ("a b/été", "a%20b/%C3%A9t%C3%A9/")],
+)
+def test_directories_are_encoded_like_names_and_end_with_a_slash(path: str, encoded: str) -> None:
+    assert encode_directory(path) == encoded
+
+
+@pytest.mark.parametrize("path", ["/", "/abs", "a//", "../up", "a/./b", "a\x00", "..", "."])
+def test_dangerous_directories_are_refused(path: str) -> None:
+    with pytest.raises(InvalidNameError):
+        encode_directory(path)

@@ -39,6 +39,12 @@ from resto_fast._results import outcome_for
         ("GET", 200, Outcome.FOUND),
         ("GET", 404, Outcome.MISSING),
         ("GET", 503, None),
+        ("PROPFIND", 207, Outcome.FOUND),
+        ("PROPFIND", 404, Outcome.MISSING),
+        ("PROPFIND", 410, Outcome.MISSING),
+        ("PROPFIND", 200, None),
+        ("PROPFIND", 405, None),
+        ("PROPFIND", 501, None),
     ],
 )
 def test_status_codes_as_django_resto_reads_them(
