@@ -11,6 +11,7 @@ at every model ``FileField`` whose storage is one:
 - ``resto_fast.W003``: DistributedStorage without fatal exceptions, which can
   lose uploads without an error.
 
+Each message names the STORAGES alias or the model field as its ``obj``.
 Registered when :mod:`resto_fast.storage` is imported; add ``"resto_fast"``
 to ``INSTALLED_APPS`` to have them run even before any storage is used.
 """
@@ -34,12 +35,13 @@ __all__ = ["check_storages"]
 @checks.register(checks.Tags.compatibility)
 def check_storages(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
-    seen: set[int] = set()
+    seen: set[tuple[type, object]] = set()
     for where, storage in _storages(messages):
-        if id(storage) in seen:
-            continue
-        seen.add(id(storage))
-        messages.extend(_check(where, storage))
+        # A STORAGES entry and the fields that use it are the same storage: say it once.
+        key = (type(storage), storage.resto_config)
+        if key not in seen:
+            seen.add(key)
+            messages.extend(_check(where, storage))
     return messages
 
 
@@ -60,7 +62,7 @@ def _storages(messages: list[checks.CheckMessage]) -> Iterator[tuple[str, Any]]:
                 yield where, backend(**spec.get("OPTIONS", {}))
         except (ValueError, TypeError, ImproperlyConfigured) as exc:
             messages.append(
-                checks.Error(f"{where} cannot be built: {exc}", id="resto_fast.E001", obj=where)
+                checks.Error(f"cannot be built: {exc}", id="resto_fast.E001", obj=where)
             )
     for model in apps.get_models():
         for field in model._meta.get_fields():
@@ -75,21 +77,21 @@ def _check(where: str, storage: Any) -> Iterator[checks.CheckMessage]:
     if not storage.hosts:
         if distributed:
             yield checks.Error(
-                f"{where}: DistributedStorage has no media hosts to store files on",
+                "DistributedStorage has no media hosts to store files on",
                 hint="Set RESTO_MEDIA_HOSTS, or the 'hosts' option.",
                 id="resto_fast.E002",
                 obj=where,
             )
         else:
             yield checks.Warning(
-                f"{where}: no media hosts are configured; files are only kept locally",
+                "no media hosts are configured; files are only kept locally",
                 hint="Set RESTO_MEDIA_HOSTS, or the 'hosts' option.",
                 id="resto_fast.W002",
                 obj=where,
             )
     if distributed and not storage.fatal_exceptions:
         yield checks.Warning(
-            f"{where}: DistributedStorage without fatal exceptions can lose uploads silently",
+            "DistributedStorage without fatal exceptions can lose uploads silently",
             hint="Leave RESTO_FATAL_EXCEPTIONS (or 'fatal_exceptions') True.",
             id="resto_fast.W003",
             obj=where,

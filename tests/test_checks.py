@@ -14,7 +14,11 @@ STATIC = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 def run_checks(storage: dict[str, Any], **settings: Any) -> list[tuple[str, str]]:
     with override_settings(STORAGES={"default": storage, "staticfiles": STATIC}, **settings):
         messages = checks.run_checks(tags=[checks.Tags.compatibility])
-    return [(m.id or "", m.msg) for m in messages if (m.id or "").startswith("resto_fast.")]
+    return [
+        (m.id or "", f"{m.obj}: {m.msg}")
+        for m in messages
+        if (m.id or "").startswith("resto_fast.")
+    ]
 
 
 def hybrid(tmp_path: Path, **options: Any) -> dict[str, Any]:

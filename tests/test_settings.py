@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from django.core.files.storage import storages
+from django.core.files.storage import StorageHandler
 from django.test import override_settings
 
 from resto_fast.settings import get_setting
@@ -67,9 +67,9 @@ def test_storages_options_configure_the_backends(tmp_path: Path) -> None:
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    with override_settings(STORAGES=config):
-        storage = storages["default"]
-        remote = storages["remote"]
+    handler = StorageHandler(config)  # type: ignore[arg-type]  # django-stubs: wrong type
+    storage = handler["default"]
+    remote = handler["remote"]
     assert isinstance(storage, HybridStorage)
     assert storage.location == str(tmp_path)
     assert storage.file_permissions_mode == 0o640

@@ -21,7 +21,7 @@ from django.test import override_settings
 
 from resto_fast import ReplicationError, TransportError
 from resto_fast.storage import DistributedStorage
-from tests.media_sets import BASE_URL, MediaSet
+from tests.media_sets import BASE_URL, EmbeddedSet, MediaSet
 from tests.servers import Nginx, _Peer, free_port, read_request_head, running
 
 Factory = Callable[..., DistributedStorage]
@@ -259,3 +259,25 @@ def test_a_1_gib_upload_streams_with_bounded_memory(media: Nginx, scratch: Path)
             file.seek(GiB - 8)
             assert file.read() == b"THE END!"
         copy.unlink()
+
+
+def test_listdir_asks_one_host_through_propfind(
+    dav_media: Nginx, embedded_servers: list[Any], make: Factory
+) -> None:
+    embedded = EmbeddedSet(embedded_servers, 3)  # emptied
+    for hosts in (dav_media.hosts, embedded.hosts):
+        storage = make(hosts)
+        for name in ("gallery/2026/a.jpg", "gallery/2026/b c.jpg", "gallery/ünï.txt", "top.txt"):
+            storage.save(name, ContentFile(b"x"))
+        assert storage.listdir("") == (["gallery"], ["top.txt"])
+        assert storage.listdir("gallery") == (["2026"], ["ünï.txt"])
+        assert storage.listdir("gallery/2026") == ([], ["a.jpg", "b c.jpg"])
+        with pytest.raises(FileNotFoundError):
+            storage.listdir("nowhere")
+
+
+def test_listdir_on_servers_without_propfind_is_not_implemented(
+    media: Nginx, make: Factory
+) -> None:
+    with pytest.raises(NotImplementedError, match="PROPFIND"):
+        make([media.plain_host]).listdir("")
