@@ -27,7 +27,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any
 from urllib.parse import urljoin
 
 from django.conf import settings
@@ -38,11 +38,10 @@ from django.utils.encoding import filepath_to_uri
 
 from . import checks  # noqa: F401  - registers the system checks
 from ._background import BackgroundWorker
-from ._config import ReplicatorConfig
-from ._exceptions import NotFoundError, ReplicationError, RestoError, UnexpectedStatusCode
+from ._exceptions import ReplicationError, RestoError, UnexpectedStatusCode
 from ._replicator import Replicator
-from ._results import OperationResult, Outcome, describe_failures
-from ._sources import Source
+from ._results import Outcome, describe_failures
+from ._transport import DefaultTransport, MasterCopy, fan_out_method, rewound
 from .settings import StorageConfig, resolve
 
 __all__ = [
@@ -61,153 +60,6 @@ _LOCAL_OPTIONS = frozenset(inspect.signature(FileSystemStorage.__init__).paramet
 
 #: A file DistributedStorage.open() fetches stays in memory up to this size, then spills to disk.
 _OPEN_IN_MEMORY = 1024 * 1024
-
-
-class MasterCopy(os.PathLike[str]):
-    """The local master copy of a saved file, by path: the ``content`` HybridStorage replicates.
-
-    A path rather than an open file, so it pickles (a task queue may carry it
-    to another process) and is read when the upload runs.  For transports
-    written against django-resto it also reads like a binary file.
-    """
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._file: IO[bytes] | None = None
-
-    def __fspath__(self) -> str:
-        return self.path
-
-    def __repr__(self) -> str:
-        return f"MasterCopy({self.path!r})"
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"path": self.path, "_file": None}
-
-    @property
-    def size(self) -> int:
-        return os.path.getsize(self.path)
-
-    def open(self) -> IO[bytes]:
-        """A new binary file object on the master copy."""
-        return open(self.path, "rb")
-
-    def read(self, size: int = -1) -> bytes:
-        if self._file is None:
-            self._file = self.open()
-        return self._file.read(size)
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        if self._file is None:
-            self._file = self.open()
-        return self._file.seek(offset, whence)
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-
-class DefaultTransport:
-    """PUT, DELETE, HEAD and GET of one file on one host (django-resto's stable API).
-
-    Methods take the host first and raise the host's error
-    (:class:`UnexpectedStatusCode`, :class:`~resto_fast.TransportError`) when
-    it fails.  A transport pickles as its configuration; its connections are
-    made again where it lands.  The storages run the unmodified ``create`` and
-    ``delete`` on all hosts as one fan-out of the engine; a subclass that
-    overrides them is called once per host instead.
-    """
-
-    def __init__(self, base_url: str | None = None, *, config: ReplicatorConfig | None = None):
-        if config is None:
-            config = resolve({}, base_url=base_url, known=()).replicator
-        self.config = config
-        self._replicator: Replicator | None = None
-        self._lock = threading.Lock()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"config": self.config}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(config=state["config"])  # type: ignore[misc]
-
-    @property
-    def replicator(self) -> Replicator:
-        """The replicator behind this transport, made on first use (and after unpickling)."""
-        replicator = self._replicator
-        if replicator is None:
-            with self._lock:
-                if self._replicator is None:
-                    self._replicator = Replicator.from_config(self.config)
-                replicator = self._replicator
-        return replicator
-
-    def content(self, host: str, name: str) -> bytes | None:
-        """The content of a file on ``host``; None when it is not there."""
-        try:
-            content: bytes = _on_host(host, self.replicator.get, name)
-            return content
-        except NotFoundError:
-            return None
-
-    def exists(self, host: str, name: str) -> bool:
-        """Whether a file is on ``host``."""
-        return _on_host(host, self.replicator.stat, name) is not None
-
-    def size(self, host: str, name: str) -> int | None:
-        """The size of a file on ``host``; None when it is not there."""
-        stat = _on_host(host, self.replicator.stat, name)
-        return None if stat is None else stat.size
-
-    def create(self, host: str, name: str, content: Source) -> bool:
-        """Create or replace a file on ``host``; True when it existed before."""
-        result = self.replicator.put(name, _rewound(content), hosts=[host])
-        return _single(result).outcome is Outcome.REPLACED
-
-    def delete(self, host: str, name: str) -> bool:
-        """Delete a file on ``host``; True when it existed before."""
-        result = self.replicator.delete(name, hosts=[host])
-        return _single(result).outcome is Outcome.DELETED
-
-
-def _on_host(host: str, read: Callable[[str, str], Any], name: str) -> Any:
-    """A read on one given host, raising that host's own error rather than a ReplicationError."""
-    try:
-        return read(name, host)
-    except ReplicationError as exc:
-        if len(exc.failures) == 1:
-            raise next(iter(exc.failures.values())) from None
-        raise
-
-
-def _single(result: OperationResult) -> Any:
-    (host_result,) = result.hosts
-    if result.source_error is not None:
-        raise result.source_error
-    if host_result.error is not None:
-        raise host_result.error
-    return host_result
-
-
-def _rewound(content: Source) -> Source:
-    """A file object is sent from its start, as Django's own storages write it."""
-    seek = getattr(content, "seek", None)
-    seekable = getattr(content, "seekable", None)
-    if (
-        not isinstance(content, str | os.PathLike)
-        and seek is not None
-        and (seekable is None or seekable())
-    ):
-        seek(0)
-    return content
-
-
-#: Transport methods the engine runs as one fan-out, and the HTTP method each is.
-_FAN_OUTS: Mapping[Callable[..., Any], str] = {
-    DefaultTransport.create: "PUT",
-    DefaultTransport.delete: "DELETE",
-}
 
 
 class _Replicated:
@@ -248,10 +100,9 @@ class _Replicated:
         """
         if not self.hosts:
             return {}
-        method = _FAN_OUTS.get(getattr(func, "__func__", None))  # type: ignore[arg-type]
-        owner = getattr(func, "__self__", None)
-        if method is not None and isinstance(owner, DefaultTransport):
-            return self._fan_out(owner, method, name, args, self.hosts)
+        fan_out = fan_out_method(func)
+        if fan_out is not None:
+            return self._fan_out(*fan_out, name, args, self.hosts)
         return self._per_host(func, name, args, self.hosts)
 
     def _fan_out(
@@ -265,7 +116,7 @@ class _Replicated:
         replicator = transport.replicator
         whole = hosts == replicator.hosts  # the common case, with its URLs prepared
         if method == "PUT":
-            result = replicator.put(name, _rewound(args[0]), hosts=None if whole else hosts)
+            result = replicator.put(name, rewound(args[0]), hosts=None if whole else hosts)
             existed = Outcome.REPLACED
         else:
             result = replicator.delete(name, hosts=None if whole else hosts)
@@ -443,10 +294,9 @@ class AsyncStorage(HybridStorage):
                 "the master copy of %r is gone; not replicated", name, extra=_extra(name)
             )
             return
-        method = _FAN_OUTS.get(getattr(func, "__func__", None))  # type: ignore[arg-type]
-        owner = getattr(func, "__self__", None)
-        if method is not None and isinstance(owner, DefaultTransport):
-            self._fan_out(owner, method, name, args, hosts)
+        fan_out = fan_out_method(func)
+        if fan_out is not None:
+            self._fan_out(*fan_out, name, args, hosts)
         else:
             self._per_host(func, name, args, hosts)
 
