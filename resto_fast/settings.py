@@ -87,8 +87,10 @@ def resolve(
         raise ImproperlyConfigured(
             f"unknown resto_fast storage option(s): {', '.join(unknown)} (accepted: {accepted})"
         )
+    # An option given, even as None (no total_timeout for this storage), wins over the
+    # setting; the constructors' own ``hosts=None`` means "not given" and is left out.
     values = {
-        option: options[option] if options.get(option) is not None else get_setting(setting)
+        option: options[option] if option in options else get_setting(setting)
         for option, setting in REPLICATION_OPTIONS.items()
     }
     if base_url is None:

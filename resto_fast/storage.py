@@ -16,7 +16,6 @@ arguments and extension points (``execute``, ``execute_one``,
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import logging
@@ -39,6 +38,7 @@ from django.utils.encoding import filepath_to_uri
 from . import checks  # noqa: F401  - registers the system checks
 from ._background import BackgroundWorker
 from ._exceptions import ReplicationError, RestoError, UnexpectedStatusCode
+from ._names import encode_name
 from ._replicator import Replicator
 from ._results import Outcome, describe_failures
 from ._transport import DefaultTransport, MasterCopy, fan_out_method, rewound
@@ -129,6 +129,9 @@ class _Replicated:
         self, func: Callable[..., Any], name: str, args: tuple[Any, ...], hosts: tuple[str, ...]
     ) -> dict[str, Any]:
         action = getattr(func, "__name__", repr(func))
+        # Each host's thread gets the same bytes, as django-resto's create did: one file
+        # object read by several threads at once would hand each a part of the file.
+        args = tuple(_read_whole(arg) for arg in args)
         with ThreadPoolExecutor(len(hosts), thread_name_prefix="resto-execute") as pool:
             futures = {host: pool.submit(func, host, name, *args) for host in hosts}
         returned: dict[str, Any] = {}
@@ -167,7 +170,8 @@ class _Replicated:
             raise source_error
         if not failures:
             return
-        lost = self._only_copy and method == "PUT" and not succeeded
+        saving = method in ("PUT", "create")
+        lost = self._only_copy and saving and not succeeded
         if self.fatal_exceptions or lost:
             raise ReplicationError(
                 describe_failures(method, name, failures, len(failures) + len(succeeded)),
@@ -186,6 +190,24 @@ class _Replicated:
         return state
 
 
+def _read_whole(arg: Any) -> Any:
+    """The content of a file argument (a master copy, an upload) as bytes; others as they are."""
+    if isinstance(arg, MasterCopy):
+        with arg.open() as file:
+            return file.read()
+    read = getattr(arg, "read", None)
+    if read is None or isinstance(arg, str | bytes | os.PathLike):
+        return arg
+    rewound(arg)
+    data = read()
+    return data.encode() if isinstance(data, str) else data
+
+
+def _given(options: dict[str, Any], **arguments: Any) -> dict[str, Any]:
+    """The options, with the constructor arguments that were given (not None)."""
+    return {**options, **{key: value for key, value in arguments.items() if value is not None}}
+
+
 def _local_storage_options(options: dict[str, Any]) -> dict[str, Any]:
     return {key: options.pop(key) for key in list(options) if key in _LOCAL_OPTIONS}
 
@@ -202,16 +224,23 @@ class HybridStorage(_Replicated, FileSystemStorage):
 
     def __init__(
         self,
-        location: str | os.PathLike[str] | None = None,
-        base_url: str | None = None,
         hosts: Any = None,
+        base_url: str | None = None,
+        location: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> None:
+        # django-resto's argument order; FileSystemStorage's options go by keyword.
         local = _local_storage_options(options)
         super().__init__(location=location, base_url=base_url, **local)
-        self._setup_replication(dict(options, hosts=hosts), base_url, _LOCAL_OPTIONS)
+        self._setup_replication(_given(options, hosts=hosts), base_url, _LOCAL_OPTIONS)
+
+    def _open(self, name: str, mode: str = "rb") -> File:  # type: ignore[type-arg]
+        _readonly(mode)
+        file: File = super()._open(name, mode)  # type: ignore[misc,type-arg]  # not in the stubs
+        return file
 
     def _save(self, name: str, content: File) -> str:  # type: ignore[type-arg]
+        encode_name(name)  # a name no media server may have is refused before the master copy
         name = super()._save(name, content)  # type: ignore[misc]  # not in django-stubs
         self.execute(self.transport.create, name, MasterCopy(self.path(name)))
         return name
@@ -281,8 +310,18 @@ class AsyncStorage(HybridStorage):
                 end += 1
             hosts = tuple(job[1][0] for job in jobs[start:end])
             action = functools.partial(func, **kwargs) if kwargs else func
-            with contextlib.suppress(Exception):  # logged by the engine or _per_host
+            try:
                 self._run_now(action, name, tuple(rest), hosts)
+            except Exception as exc:  # raised before any request: a refused name, say
+                logger.error(
+                    "%s %r on %s not replicated: %s",
+                    getattr(func, "__name__", "action"),
+                    name,
+                    ", ".join(hosts),
+                    exc,
+                    exc_info=exc if self.resto_config.replicator.log_tracebacks else None,
+                    extra=_extra(name),
+                )
             start = end
 
     def _run_now(
@@ -339,7 +378,7 @@ class DistributedStorage(_Replicated, Storage):
     _only_copy = True
 
     def __init__(self, hosts: Any = None, base_url: str | None = None, **options: Any) -> None:
-        self._setup_replication(dict(options, hosts=hosts), base_url, frozenset())
+        self._setup_replication(_given(options, hosts=hosts), base_url, frozenset())
         if not self.fatal_exceptions:
             message = (
                 "DistributedStorage without fatal exceptions: a save that fails on some "
@@ -353,8 +392,7 @@ class DistributedStorage(_Replicated, Storage):
         return self.resto_config.base_url
 
     def _open(self, name: str, mode: str = "rb") -> File:  # type: ignore[type-arg]
-        if set(mode) - {"r", "b"}:
-            raise ValueError(f"DistributedStorage opens files for reading only, not {mode!r}")
+        _readonly(mode)
         spool = tempfile.SpooledTemporaryFile(max_size=_OPEN_IN_MEMORY)  # noqa: SIM115
         try:
             self.replicator.get_into(name, spool.write)
@@ -406,6 +444,12 @@ class DistributedStorage(_Replicated, Storage):
             raise NotImplementedError(f"{stat.host} sent no Last-Modified for {name!r}")
         moment = datetime.fromtimestamp(stat.modified, UTC)
         return moment if settings.USE_TZ else moment.astimezone().replace(tzinfo=None)
+
+
+def _readonly(mode: str) -> None:
+    """Files open for reading only, as in django-resto: a write would reach no media server."""
+    if mode != "rb":
+        raise OSError(f"unsupported mode {mode!r}: replicated files open in 'rb' only")
 
 
 def _unsupported(error: Exception) -> bool:

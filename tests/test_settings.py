@@ -27,22 +27,29 @@ def test_get_setting_reads_resto_settings_and_defaults() -> None:
 
 def test_options_win_over_settings_which_win_over_defaults(tmp_path: Path) -> None:
     with override_settings(RESTO_MEDIA_HOSTS=["s1:80", "s2:80"], RESTO_TIMEOUT=9):
-        from_settings = HybridStorage(str(tmp_path))
-        from_options = HybridStorage(str(tmp_path), hosts=["o1:80"], timeout=3)
+        from_settings = HybridStorage(location=str(tmp_path))
+        from_options = HybridStorage(location=str(tmp_path), hosts=["o1:80"], timeout=3)
     assert from_settings.hosts == ("s1:80", "s2:80")
     assert from_settings.resto_config.replicator.timeout == 9
     assert from_settings.fatal_exceptions is True
     assert from_options.hosts == ("o1:80",)
     assert from_options.resto_config.replicator.timeout == 3
-    defaults = HybridStorage(str(tmp_path))
+    defaults = HybridStorage(location=str(tmp_path))
     assert defaults.hosts == ()
     assert defaults.resto_config.replicator.timeout == 2
     assert defaults.resto_config.replicator.log_tracebacks is False
 
 
+def test_an_option_given_as_none_wins_over_the_setting(tmp_path: Path) -> None:
+    with override_settings(RESTO_TOTAL_TIMEOUT=30, RESTO_MEDIA_HOSTS=["s:80"]):
+        storage = HybridStorage(location=str(tmp_path), total_timeout=None)
+    assert storage.resto_config.replicator.total_timeout is None
+    assert storage.hosts == ("s:80",)  # hosts=None, the constructor's default, is "not given"
+
+
 def test_settings_are_read_when_the_storage_is_built(tmp_path: Path) -> None:
     with override_settings(RESTO_MEDIA_HOSTS=["early:80"]):
-        storage = HybridStorage(str(tmp_path))
+        storage = HybridStorage(location=str(tmp_path))
     assert storage.hosts == ("early:80",)
 
 
@@ -96,11 +103,11 @@ def test_an_unknown_option_is_named(cls: type, tmp_path: Path) -> None:
 @pytest.mark.parametrize("base_url", ["/media/?v=1", "/media/#top", "http://x/m/?a"])
 def test_a_base_url_with_a_query_or_fragment_is_refused(base_url: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"query|fragment"):
-        HybridStorage(str(tmp_path), base_url=base_url, hosts=["m:80"])
+        HybridStorage(location=str(tmp_path), base_url=base_url, hosts=["m:80"])
     with override_settings(MEDIA_URL=base_url), pytest.raises(ValueError, match=r"query|fragment"):
         DistributedStorage(hosts=["m:80"])
 
 
 def test_a_bad_host_is_refused_when_the_storage_is_built(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="host"):
-        HybridStorage(str(tmp_path), hosts="media-1:80")  # a string, not a list
+        HybridStorage(location=str(tmp_path), hosts="media-1:80")  # a string, not a list

@@ -28,7 +28,7 @@ def master(tmp_path: Path) -> str:
 def test_save_returns_at_once_and_flush_waits_for_every_host(
     servers: MediaSet, master: str
 ) -> None:
-    storage = AsyncStorage(master, BASE_URL, servers.hosts)
+    storage = AsyncStorage(servers.hosts, BASE_URL, master)
     name = storage.save("a/b.txt", ContentFile(b"async"))
     assert Path(storage.path(name)).read_bytes() == b"async"
     assert storage.flush(timeout=10)
@@ -41,7 +41,7 @@ def test_save_returns_at_once_and_flush_waits_for_every_host(
 def test_order_is_kept_between_a_put_and_a_delete(
     servers: MediaSet, master: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    storage = AsyncStorage(master, BASE_URL, servers.hosts)
+    storage = AsyncStorage(servers.hosts, BASE_URL, master)
     with caplog.at_level(logging.WARNING, logger="resto_fast"):
         for round_ in range(3):
             storage.save("x.txt", ContentFile(b"%d" % round_))
@@ -64,7 +64,7 @@ def test_errors_are_logged_never_raised(
     nginx3: MediaSet, master: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     down = f"127.0.0.1:{free_port()}"
-    storage = AsyncStorage(master, BASE_URL, [*nginx3.hosts, down], fatal_exceptions=True)
+    storage = AsyncStorage([*nginx3.hosts, down], BASE_URL, master, fatal_exceptions=True)
     with caplog.at_level(logging.ERROR, logger="resto_fast"):
         name = storage.save("e.txt", ContentFile(b"e"))
         assert storage.flush(timeout=10)
@@ -77,7 +77,7 @@ def test_errors_are_logged_never_raised(
 
 def test_pending_counts_and_flush_times_out_on_a_stalled_host(master: str) -> None:
     with running(Staller()) as staller:
-        storage = AsyncStorage(master, BASE_URL, [staller.host], timeout=1)
+        storage = AsyncStorage([staller.host], BASE_URL, master, timeout=1)
         storage.save("slow.txt", ContentFile(b"s"))
         storage.save("slow2.txt", ContentFile(b"s"))
         assert storage.pending == 2
@@ -87,7 +87,7 @@ def test_pending_counts_and_flush_times_out_on_a_stalled_host(master: str) -> No
 
 
 def test_a_forked_child_starts_with_an_empty_queue(nginx3: MediaSet, master: str) -> None:
-    storage = AsyncStorage(master, BASE_URL, nginx3.hosts)
+    storage = AsyncStorage(nginx3.hosts, BASE_URL, master)
     storage.save("parent.txt", ContentFile(b"p"))
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child reports through its exit status
@@ -128,7 +128,7 @@ RUN_JOBS = textwrap.dedent(
 
 
 def test_execute_one_jobs_pickle_and_run_in_another_process(nginx3: MediaSet, master: str) -> None:
-    storage = PickledQueueStorage(master, BASE_URL, nginx3.hosts)
+    storage = PickledQueueStorage(nginx3.hosts, BASE_URL, master)
     storage.save("queued.txt", ContentFile(b"q"))
     storage.delete("gone.txt")
     assert len(storage.jobs) == 6
@@ -151,3 +151,16 @@ def test_execute_one_jobs_pickle_and_run_in_another_process(nginx3: MediaSet, ma
             ("PUT", "/media/queued.txt", 201),
             ("DELETE", "/media/gone.txt", 404),
         ]
+
+
+def test_a_job_that_fails_before_any_request_is_logged(
+    nginx3: MediaSet, master: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = AsyncStorage(nginx3.hosts, BASE_URL, master)
+    with caplog.at_level(logging.ERROR, logger="resto_fast"):
+        storage.execute(storage.transport.create, "bad\x01name.txt", b"x")
+        assert storage.flush(timeout=10)
+    (error,) = caplog.records
+    assert "'bad\\x01name.txt'" in error.getMessage()
+    assert "not replicated" in error.getMessage()
+    assert nginx3.all_hits() == {host: [] for host in nginx3.hosts}

@@ -20,7 +20,7 @@ from django.core.files.base import ContentFile
 from django.test import override_settings
 
 from resto_fast import ReplicationError, TransportError
-from resto_fast.storage import DistributedStorage
+from resto_fast.storage import DefaultTransport, DistributedStorage
 from tests.media_sets import BASE_URL, EmbeddedSet, MediaSet
 from tests.servers import Nginx, _Peer, free_port, read_request_head, running
 
@@ -158,8 +158,9 @@ def test_url_and_path(make: Factory) -> None:
 
 
 def test_open_refuses_writing_modes(make: Factory) -> None:
-    with pytest.raises(ValueError, match="reading only"):
-        make(["m1:80"]).open("a.txt", "wb")
+    for mode in ("wb", "r", "ab", "rb+"):
+        with pytest.raises(OSError, match="'rb' only"):
+            make(["m1:80"]).open("a.txt", mode)
 
 
 class NoLastModified(_Peer):
@@ -281,3 +282,21 @@ def test_listdir_on_servers_without_propfind_is_not_implemented(
 ) -> None:
     with pytest.raises(NotImplementedError, match="PROPFIND"):
         make([media.plain_host]).listdir("")
+
+
+class FailingCreate(DefaultTransport):
+    def create(self, host: str, name: str, content: Any) -> bool:
+        raise ConnectionError(f"{host} is unreachable")
+
+
+def test_an_overridden_create_that_reached_no_host_raises_even_without_fatal(
+    make: Factory,
+) -> None:
+    class Storage(DistributedStorage):
+        transport_class = FailingCreate
+
+    with pytest.warns(RuntimeWarning):
+        storage = Storage(["m1:80", "m2:80"], BASE_URL, fatal_exceptions=False)
+    with pytest.raises(ReplicationError) as caught:
+        storage._save("lost.txt", ContentFile(b"x"))
+    assert sorted(caught.value.failures) == ["m1:80", "m2:80"]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 
-from resto_fast import ReplicationError, TransportError, UnexpectedStatusCode
+from resto_fast import InvalidNameError, ReplicationError, TransportError, UnexpectedStatusCode
 from resto_fast.storage import DefaultTransport, HybridStorage
 from tests.media_sets import BASE_URL, MediaSet
 from tests.servers import Nginx, free_port
@@ -223,11 +223,13 @@ def test_a_used_storage_pickles_without_its_connections(nginx3: MediaSet, make: 
 
 
 def test_deconstruct_gives_the_class_path_and_arguments(tmp_path: Path) -> None:
-    storage = HybridStorage(str(tmp_path), hosts=["m1:80"], timeout=5)
+    # django-resto's positional order: hosts, base_url, location.
+    storage = HybridStorage(["m1:80"], "/m/", str(tmp_path), timeout=5)
+    assert (storage.hosts, storage.base_url, storage.location) == (("m1:80",), "/m/", str(tmp_path))
     path, args, kwargs = storage.deconstruct()
     assert path == "resto_fast.storage.HybridStorage"
-    assert args == (str(tmp_path),)
-    assert kwargs == {"hosts": ["m1:80"], "timeout": 5}
+    assert args == (["m1:80"], "/m/", str(tmp_path))
+    assert kwargs == {"timeout": 5}
 
 
 class CountingTransport(DefaultTransport):
@@ -287,3 +289,49 @@ def test_no_hosts_is_a_local_storage(make: Factory, tmp_path: Path) -> None:
         assert file.read() == b"only here"
     storage.delete(name)
     assert not storage.exists(name)
+
+
+class ReadingTransport(DefaultTransport):
+    """Written the django-resto way: create reads its content itself (bytes there)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.received: dict[str, bytes] = {}
+
+    def create(self, host: str, name: str, content: Any) -> bool:
+        data = content if isinstance(content, bytes) else content.read()
+        self.received[host] = data
+        return super().create(host, name, data)
+
+
+def test_an_overridden_create_gets_the_whole_content_on_every_host(
+    nginx3: MediaSet, tmp_path: Path
+) -> None:
+    class Storage(HybridStorage):
+        transport_class = ReadingTransport
+
+    storage = Storage(nginx3.hosts, BASE_URL, str(tmp_path))
+    data = os.urandom(300_000)
+    storage.save("whole.bin", ContentFile(data))
+    transport = storage.transport
+    assert isinstance(transport, ReadingTransport)
+    assert transport.received == dict.fromkeys(nginx3.hosts, data)
+    for host in nginx3.hosts:
+        assert nginx3.read(host, "whole.bin") == data
+
+
+def test_a_name_no_server_may_have_is_refused_before_the_master_copy(
+    nginx3: MediaSet, make: Factory
+) -> None:
+    storage = make(nginx3.hosts, fatal_exceptions=False)
+    with pytest.raises(InvalidNameError):
+        storage.save("bad\x01name.txt", ContentFile(b"x"))
+    assert not os.path.exists(storage.path("bad\x01name.txt"))
+    assert nginx3.all_hits() == {host: [] for host in nginx3.hosts}
+
+
+def test_files_open_for_reading_only(make: Factory) -> None:
+    storage = make([])
+    name = storage.save("r.txt", ContentFile(b"r"))
+    with pytest.raises(OSError, match="'rb' only"):
+        storage.open(name, "wb")

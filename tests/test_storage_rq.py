@@ -79,7 +79,7 @@ def test_the_rq_example_replicates_through_a_worker(
     nginx3: MediaSet, redis_url: str, tmp_path: Path
 ) -> None:
     connection = redis.Redis.from_url(redis_url)
-    storage = make_storage_class(connection)(str(tmp_path / "master"), BASE_URL, nginx3.hosts)
+    storage = make_storage_class(connection)(nginx3.hosts, BASE_URL, str(tmp_path / "master"))
     name = storage.save("queued/ü.txt", ContentFile(b"through redis"))
     storage.delete("never-there.txt")
     assert rq.Queue(connection=connection).count == 6
