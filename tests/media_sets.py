@@ -7,7 +7,8 @@ storage test runs unchanged against both kinds of server.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -81,6 +82,24 @@ class EmbeddedSet(MediaSet):
     def write(self, host: str, name: str, content: bytes) -> None:
         self.servers[host].create_file(BASE_URL.lstrip("/") + name, content)
         self.servers[host].log.clear()
+
+
+def in_threads(count: int, work: Callable[[int], object]) -> list[BaseException]:
+    """Run ``work(index)`` on ``count`` threads at once; what they raised."""
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        try:
+            work(index)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
 
 
 @pytest.fixture(scope="session")

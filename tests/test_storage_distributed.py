@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from django.test import override_settings
 
 from resto_fast import ReplicationError, TransportError
 from resto_fast.storage import DefaultTransport, DistributedStorage
-from tests.media_sets import BASE_URL, EmbeddedSet, MediaSet
+from tests.media_sets import BASE_URL, EmbeddedSet, MediaSet, in_threads
 from tests.servers import Nginx, _Peer, free_port, read_request_head, running
 
 Factory = Callable[..., DistributedStorage]
@@ -182,22 +181,13 @@ def test_get_modified_time_without_last_modified_is_not_implemented(make: Factor
 
 def test_eight_threads_share_one_storage(nginx3: MediaSet, make: Factory) -> None:
     storage = make(nginx3.hosts)
-    errors: list[BaseException] = []
     names: list[str] = []
 
     def save(index: int) -> None:
-        try:
-            for round_ in range(5):
-                names.append(storage.save(f"same{round_}.txt", ContentFile(b"%d" % index)))
-        except BaseException as exc:
-            errors.append(exc)
+        for round_ in range(5):
+            names.append(storage.save(f"same{round_}.txt", ContentFile(b"%d" % index)))
 
-    threads = [threading.Thread(target=save, args=(index,)) for index in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert in_threads(8, save) == []
     assert len(names) == 40
     for host in nginx3.hosts:
         puts = [hit for hit in nginx3.hits(host) if hit[0] == "PUT"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from django.core.files.base import ContentFile
 
 from resto_fast import InvalidNameError, ReplicationError, TransportError, UnexpectedStatusCode
 from resto_fast.storage import DefaultTransport, HybridStorage
-from tests.media_sets import BASE_URL, MediaSet
+from tests.media_sets import BASE_URL, MediaSet, in_threads
 from tests.servers import Nginx, free_port
 
 Factory = Callable[..., HybridStorage]
@@ -166,23 +165,13 @@ def test_a_failing_host_is_named_with_its_status(media: Nginx, make: Factory) ->
 
 def test_eight_threads_share_one_storage(nginx3: MediaSet, make: Factory) -> None:
     storage = make(nginx3.hosts)
-    errors: list[BaseException] = []
 
     def save(index: int) -> None:
-        try:
-            for round_ in range(5):
-                storage.save(
-                    f"t{index}/f{round_}.bin", ContentFile(os.urandom(1000) + b"%d" % index)
-                )
-        except BaseException as exc:
-            errors.append(exc)
+        for round_ in range(5):
+            data = os.urandom(1000) + b"%d" % index
+            storage.save(f"t{index}/f{round_}.bin", ContentFile(data))
 
-    threads = [threading.Thread(target=save, args=(index,)) for index in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert in_threads(8, save) == []
     for host in nginx3.hosts:
         hits = nginx3.hits(host)
         assert len(hits) == 40
