@@ -56,6 +56,10 @@ REPLICATION_OPTIONS: Mapping[str, str] = {
 }
 
 
+#: Options for which None is a value of its own, not "use the setting".
+_NULLABLE = frozenset({"total_timeout", "ca_file"})
+
+
 def get_setting(name: str) -> Any:
     """The value of ``RESTO_<name>``, or its default; ``KeyError`` for an unknown name."""
     default = DEFAULTS[name]
@@ -87,10 +91,12 @@ def resolve(
         raise ImproperlyConfigured(
             f"unknown resto_fast storage option(s): {', '.join(unknown)} (accepted: {accepted})"
         )
-    # An option given, even as None (no total_timeout for this storage), wins over the
-    # setting; the constructors' own ``hosts=None`` means "not given" and is left out.
+    # None is a value only where None means something (no total_timeout, the system's CAs):
+    # there it wins over the setting; elsewhere (hosts, verify_tls, ...) it means "not given".
     values = {
-        option: options[option] if option in options else get_setting(setting)
+        option: options[option]
+        if options.get(option) is not None or (option in options and option in _NULLABLE)
+        else get_setting(setting)
         for option, setting in REPLICATION_OPTIONS.items()
     }
     if base_url is None:

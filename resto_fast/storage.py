@@ -37,7 +37,7 @@ from django.utils.encoding import filepath_to_uri
 
 from . import checks  # noqa: F401  - registers the system checks
 from ._background import BackgroundWorker
-from ._exceptions import ReplicationError, RestoError, UnexpectedStatusCode
+from ._exceptions import ReplicationError, RestoError, SourceError, UnexpectedStatusCode
 from ._names import encode_name
 from ._replicator import Replicator
 from ._results import Outcome, describe_failures
@@ -131,7 +131,14 @@ class _Replicated:
         action = getattr(func, "__name__", repr(func))
         # Each host's thread gets the same bytes, as django-resto's create did: one file
         # object read by several threads at once would hand each a part of the file.
-        args = tuple(_read_whole(arg) for arg in args)
+        try:
+            args = tuple(_read_whole(arg) for arg in args)
+        except OSError as exc:  # as the engine's path says it: a SourceError, no host tried
+            unreadable = SourceError(f"cannot read the source of {name!r}: {exc}", name=name)
+            unreadable.__cause__ = exc
+            logger.error("%s", unreadable, extra=_extra(name, action))
+            self._conclude({}, (), action, name, unreadable)
+            return {}
         with ThreadPoolExecutor(len(hosts), thread_name_prefix="resto-execute") as pool:
             futures = {host: pool.submit(func, host, name, *args) for host in hosts}
         returned: dict[str, Any] = {}

@@ -45,6 +45,10 @@ def test_an_option_given_as_none_wins_over_the_setting(tmp_path: Path) -> None:
         storage = HybridStorage(location=str(tmp_path), total_timeout=None)
     assert storage.resto_config.replicator.total_timeout is None
     assert storage.hosts == ("s:80",)  # hosts=None, the constructor's default, is "not given"
+    with override_settings(RESTO_VERIFY_TLS=True, RESTO_FATAL_EXCEPTIONS=True):
+        strict = HybridStorage(location=str(tmp_path), verify_tls=None, fatal_exceptions=None)
+    assert strict.resto_config.replicator.verify_tls is True  # None is not False
+    assert strict.fatal_exceptions is True
 
 
 def test_settings_are_read_when_the_storage_is_built(tmp_path: Path) -> None:

@@ -12,8 +12,14 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 
-from resto_fast import InvalidNameError, ReplicationError, TransportError, UnexpectedStatusCode
-from resto_fast.storage import DefaultTransport, HybridStorage
+from resto_fast import (
+    InvalidNameError,
+    ReplicationError,
+    SourceError,
+    TransportError,
+    UnexpectedStatusCode,
+)
+from resto_fast.storage import DefaultTransport, HybridStorage, MasterCopy
 from tests.media_sets import BASE_URL, MediaSet, in_threads
 from tests.servers import Nginx, free_port
 
@@ -324,3 +330,17 @@ def test_files_open_for_reading_only(make: Factory) -> None:
     name = storage.save("r.txt", ContentFile(b"r"))
     with pytest.raises(OSError, match="'rb' only"):
         storage.open(name, "wb")
+
+
+def test_an_unreadable_master_copy_for_an_overridden_create_is_a_source_error(
+    nginx3: MediaSet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Storage(HybridStorage):
+        transport_class = ReadingTransport
+
+    storage = Storage(nginx3.hosts, BASE_URL, str(tmp_path))
+    missing = MasterCopy(str(tmp_path / "vanished.bin"))
+    with caplog.at_level(logging.ERROR, logger="resto_fast"), pytest.raises(SourceError):
+        storage.execute(storage.transport.create, "vanished.bin", missing)
+    assert "'vanished.bin'" in caplog.text
+    assert nginx3.all_hits() == {host: [] for host in nginx3.hosts}
