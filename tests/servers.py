@@ -195,7 +195,13 @@ class Nginx:
             root = self.root(index)
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
-        self._log_offset = self._log_path.stat().st_size if self._log_path.exists() else 0
+        # nginx logs a request just after sending its response, so the last test's final
+        # line may still be on its way: start counting once the log has been still 10 ms.
+        size = -1
+        while self._log_path.exists() and (current := self._log_path.stat().st_size) != size:
+            size = current
+            time.sleep(0.01)
+        self._log_offset = max(size, 0)
 
     def requests(self, host: str | None = None, *, settle: float = 0.2) -> list[Request]:
         """Requests logged since the last clear(), for one host or all.
