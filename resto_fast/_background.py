@@ -59,9 +59,13 @@ class BackgroundWorker(Generic[Job]):
             return self._queued - self._done
 
     def submit(self, job: Job) -> None:
+        self.submit_all([job])
+
+    def submit_all(self, jobs: list[Job]) -> None:
+        """Queue jobs at once: the worker takes them in one batch, or later ones with them."""
         with self._lock:
-            self._queue.append(job)
-            self._queued += 1
+            self._queue.extend(jobs)
+            self._queued += len(jobs)
             self._changed.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)

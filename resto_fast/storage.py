@@ -268,6 +268,10 @@ class AsyncStorage(HybridStorage):
 
     def execute(self, func: Callable[..., Any], name: str, *args: Any) -> None:  # type: ignore[override]
         """Hand ``func(host, name, *args)`` for each host to :meth:`execute_one`; return at once."""
+        if type(self).execute_one is AsyncStorage.execute_one:
+            # All hosts' jobs in one go, so the worker runs them as one fan-out.
+            self._background.submit_all([(func, (host, name, *args), {}) for host in self.hosts])
+            return
         for host in self.hosts:
             self.execute_one(func, host, name, *args)
 

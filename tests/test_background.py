@@ -54,3 +54,13 @@ def test_a_batch_that_raises_is_logged_and_the_worker_goes_on(
 def test_flush_with_nothing_queued_returns_at_once() -> None:
     worker: BackgroundWorker[int] = BackgroundWorker(lambda batch: None, name="test-worker")
     assert worker.flush(timeout=0) is True
+
+
+def test_jobs_submitted_together_come_in_one_batch() -> None:
+    batches: list[list[int]] = []
+    worker: BackgroundWorker[int] = BackgroundWorker(batches.append, name="test-worker")
+    for start in range(0, 60, 3):
+        worker.submit_all([start, start + 1, start + 2])
+    assert worker.flush(timeout=10)
+    assert [job for batch in batches for job in batch] == list(range(60))
+    assert all(len(batch) % 3 == 0 for batch in batches)
