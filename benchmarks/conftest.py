@@ -53,10 +53,10 @@ def rounds_for(case: str, contender: str, *, copies: int, files: int, nbytes: in
     return rounds
 
 
-def run_child(*args: str) -> dict[str, float]:
+def run_child(*args: str, module: str = "benchmarks.contenders") -> dict[str, float]:
     """Run one round of a contender in a child process; its JSON report."""
     completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.contenders", *args],
+        [sys.executable, "-m", module, *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -93,14 +93,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 f"{rounds.cpu_per_copy_us:>10.0f}us{rounds.peak_rss:>8.1f}MiB"
             )
         summary[case] = {name: r.as_dict() for name, r in contenders.items() if r.wall}
-        engine = contenders.get("engine-cython")
-        for other_name in ("threads-urllib", "curl-parallel", "pycurl-bare"):
-            other = contenders.get(other_name)
-            if engine is None or other is None or not engine.wall or not other.wall:
+        # Each case's first contender is resto_fast's: the others are compared with it.
+        engine_name, engine = next(iter(contenders.items()))
+        for other_name, other in contenders.items():
+            if (
+                other is engine
+                or other_name == "engine-python"
+                or not engine.wall
+                or not other.wall
+            ):
                 continue
             files_ratio = _ratio(engine.files_per_s, other.files_per_s)
             write(
-                f"{'':<28}engine vs {other_name}: files/s {files_ratio},"
+                f"{'':<28}{engine_name} vs {other_name}: files/s {files_ratio},"
                 f" MB/s {_ratio(engine.mb_per_s, other.mb_per_s)},"
                 f" CPU/copy {_ratio(engine.cpu_per_copy_us, other.cpu_per_copy_us)}"
             )
