@@ -112,6 +112,8 @@ class ReplicatorConfig:
     refused, silent or stalled host is detected within it; a large transfer
     that keeps moving is never cut by it).  ``total_timeout``, when set, caps
     one operation on one host from start to end, however fast it moves.
+    ``make_directories`` sends WebDAV MKCOL for the directories above a file
+    before its PUT, for servers that do not make them (Apache, lighttpd).
     """
 
     hosts: tuple[str, ...] = ()
@@ -125,6 +127,7 @@ class ReplicatorConfig:
     verify_tls: bool = True
     ca_file: str | None = None
     log_tracebacks: bool = False
+    make_directories: bool = False
     scheme: str = dataclasses.field(init=False, repr=False, compare=False)
     base_path: str = dataclasses.field(init=False, repr=False, compare=False)
 

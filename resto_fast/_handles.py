@@ -96,6 +96,9 @@ class HandlePool:
         elif kind == "GET":
             handle.setopt(pycurl.OPT_FILETIME, 1)
             handle.setopt(pycurl.BUFFERSIZE, _DOWNLOAD_BUFFER_SIZE)
+        elif kind == "MKCOL":
+            handle.setopt(pycurl.CUSTOMREQUEST, "MKCOL")
+            handle.setopt(pycurl.WRITEFUNCTION, _discard)
         elif kind == "PROPFIND":
             handle.setopt(pycurl.CUSTOMREQUEST, "PROPFIND")
             handle.setopt(pycurl.HTTPHEADER, _PROPFIND_HEADERS)

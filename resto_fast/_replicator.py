@@ -71,6 +71,7 @@ class Replicator:
     def _setup(self, config: ReplicatorConfig) -> None:
         self._config = config
         self._pool = EnginePool(lambda: Engine(config))
+        self._directories: set[str] = set()  # directory URLs known to exist (make_directories)
         # Every URL is one of these prefixes plus the encoded name.
         self._prefixes = [
             (host, host_url(config.scheme, host, config.base_path, "")) for host in config.hosts
@@ -123,6 +124,12 @@ class Replicator:
         """
         targets = self._targets(name, hosts)
         op, opened = self._prepare(name, source, targets)
+        if self._config.make_directories:
+            try:
+                self._make_directories(targets)
+            except BaseException:
+                opened.close()
+                raise
         try:
             self._run(op)
             return self._conclude(op)
@@ -149,6 +156,9 @@ class Replicator:
         """
         batch = list(items)
         target_lists = [self._targets(name, hosts) for name, _ in batch]
+        if self._config.make_directories:
+            for targets in target_lists:
+                self._make_directories(targets)
         results: list[OperationResult | None] = [None] * len(batch)
         running: dict[int, tuple[int, Operation, OpenSource]] = {}  # by id(op)
         delivered = 0
@@ -294,6 +304,43 @@ class Replicator:
         return list(listing.directories), list(listing.files)
 
     # -- internals -------------------------------------------------------------
+
+    def _make_directories(self, targets: list[tuple[str, str]]) -> None:
+        """MKCOL the directories above each target URL that a host is not known to have.
+
+        Top down, one level at a time, all hosts of a level at once.  A
+        directory made (201) or found (405) is remembered, so saving into a
+        known directory costs no request; one that could not be made is
+        logged and left for the PUT to report.
+        """
+        levels: list[list[tuple[str, str]]] = []
+        for host, url in targets:
+            start = url.index("/", url.index("//") + 2) + 1  # after the host's first slash
+            depth = 0
+            while (end := url.find("/", start)) != -1:
+                directory = url[: end + 1]
+                start = end + 1
+                if directory not in self._directories:
+                    while len(levels) <= depth:
+                        levels.append([])
+                    levels[depth].append((host, directory))
+                depth += 1
+        for level in levels:
+            if not level:
+                continue
+            op = Operation("MKCOL", level[0][1], level)
+            self._run(op)
+            for result in op.host_results():
+                if result.error is None:
+                    self._directories.add(result.url)
+                else:
+                    logger.warning(
+                        "MKCOL %s on %s failed: %s",
+                        result.url,
+                        result.host,
+                        result.error,
+                        extra=_extra("MKCOL", result.url, result.host),
+                    )
 
     def _run(self, op: Operation) -> None:
         engine = self._pool.acquire()

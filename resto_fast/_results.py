@@ -61,6 +61,8 @@ OUTCOMES: dict[str, dict[int, Outcome]] = {
     "HEAD": _READ,
     "GET": _READ,
     "PROPFIND": {207: Outcome.FOUND, 404: Outcome.MISSING, 410: Outcome.MISSING},
+    # 405: the collection is there already; 501: the server has no collections to make.
+    "MKCOL": {201: Outcome.CREATED, 405: Outcome.FOUND, 501: Outcome.FOUND},
 }
 
 

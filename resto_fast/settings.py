@@ -17,6 +17,7 @@ option                 setting                 default    meaning
 ``total_timeout``      ``RESTO_TOTAL_...``     ``None``   hard cap per host, seconds
 ``verify_tls``         ``RESTO_VERIFY_TLS``    ``True``   check https hosts' certificates
 ``ca_file``            ``RESTO_CA_FILE``       ``None``   CA bundle for https hosts
+``make_directories``   ``RESTO_MAKE_DIR...``   ``False``  MKCOL directories (Apache...)
 =====================  ======================  =========  ==============================
 """
 
@@ -42,6 +43,7 @@ DEFAULTS: Mapping[str, Any] = {
     "TOTAL_TIMEOUT": None,
     "VERIFY_TLS": True,
     "CA_FILE": None,
+    "MAKE_DIRECTORIES": False,
 }
 
 #: Storage option -> the setting it falls back to.
@@ -53,6 +55,7 @@ REPLICATION_OPTIONS: Mapping[str, str] = {
     "total_timeout": "TOTAL_TIMEOUT",
     "verify_tls": "VERIFY_TLS",
     "ca_file": "CA_FILE",
+    "make_directories": "MAKE_DIRECTORIES",
 }
 
 
@@ -110,5 +113,6 @@ def resolve(
         verify_tls=bool(values["verify_tls"]),
         ca_file=values["ca_file"],
         log_tracebacks=bool(values["show_traceback"]),
+        make_directories=bool(values["make_directories"]),
     )
     return StorageConfig(replicator, bool(values["fatal_exceptions"]), base_url)

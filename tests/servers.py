@@ -149,6 +149,7 @@ class Nginx:
         self.tls_ports: list[int] = []
         self.status_ports: dict[int, int] = {}
         self.plain_port = 0
+        self.strict_port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -181,6 +182,12 @@ class Nginx:
         """A media host on host 0's root with nginx's stock WebDAV only: PUT and DELETE
         work, PROPFIND is answered 405, as by any nginx without the dav-ext module."""
         return f"127.0.0.1:{self.plain_port}"
+
+    @property
+    def strict_host(self) -> str:
+        """A media host on host 0's root whose PUT into a missing directory is refused (409)
+        until the directory is made with MKCOL, as Apache's and lighttpd's WebDAV do."""
+        return f"127.0.0.1:{self.strict_port}"
 
     def root(self, index: int) -> Path:
         return self.workdir / f"root{index}"
@@ -251,6 +258,7 @@ class Nginx:
             self.tls_ports = [free_port() for _ in range(self.count)] if self.tls else []
             self.status_ports = {code: free_port() for code in self.status_codes}
             self.plain_port = free_port()
+            self.strict_port = free_port()
             self._write_config()
             if self._launch():
                 self.clear()
@@ -282,7 +290,7 @@ class Nginx:
         )
         deadline = time.monotonic() + 10
         pending = set(self.ports) | set(self.tls_ports) | set(self.status_ports.values())
-        pending.add(self.plain_port)
+        pending |= {self.plain_port, self.strict_port}
         while pending and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
@@ -310,14 +318,19 @@ class Nginx:
         if self.tls:
             self._make_certificate()
         propfind = "dav_ext_methods PROPFIND OPTIONS;" if self.dav_ext else ""
-        # (root index, listen, what the location adds to PUT/DELETE)
+        media = f"dav_methods PUT DELETE; {propfind} create_full_put_path on;"
+        # (root index, listen, the location's WebDAV directives)
         listens = (
-            [(index, f"127.0.0.1:{port}", propfind) for index, port in enumerate(self.ports)]
+            [(index, f"127.0.0.1:{port}", media) for index, port in enumerate(self.ports)]
+            + [(index, f"127.0.0.1:{port} ssl", media) for index, port in enumerate(self.tls_ports)]
             + [
-                (index, f"127.0.0.1:{port} ssl", propfind)
-                for index, port in enumerate(self.tls_ports)
+                (
+                    0,
+                    f"127.0.0.1:{self.plain_port}",
+                    "dav_methods PUT DELETE; create_full_put_path on;",
+                )
             ]
-            + [(0, f"127.0.0.1:{self.plain_port}", "")]
+            + [(0, f"127.0.0.1:{self.strict_port}", "dav_methods PUT DELETE MKCOL;")]
         )
         tls_files = (
             f"ssl_certificate {self.certificate}; ssl_certificate_key {work}/tls/key.pem;"
@@ -331,13 +344,11 @@ class Nginx:
         {tls_files if listen.endswith("ssl") else ""}
         root {self.root(index)};
         location / {{
-            dav_methods PUT DELETE;
-            {extra}
-            create_full_put_path on;
+            {webdav}
             dav_access user:rw group:r all:r;
         }}
     }}"""
-            for index, listen, extra in listens
+            for index, listen, webdav in listens
         )
         status_servers = "\n".join(
             f"""
