@@ -7,7 +7,10 @@ before the next one starts, so a PUT queued before a DELETE of the same
 file reaches every host first.
 
 ``flush()`` waits for what was queued before the call; at interpreter exit
-the queue is flushed, so a clean shutdown loses nothing.  In a child process
+the queue is flushed (for up to ``EXIT_FLUSH_TIMEOUT`` seconds per worker,
+then what is left is logged), so a clean shutdown loses nothing.  The thread
+holds its owner weakly and ends after ``IDLE_SECONDS`` without work, so a
+storage that is dropped takes its thread with it.  In a child process
 after ``fork()`` the worker starts empty: the parent still owns, and runs,
 the jobs it had queued.
 """
@@ -19,6 +22,7 @@ import logging
 import os
 import threading
 import time
+import types
 import weakref
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -28,6 +32,9 @@ __all__ = ["BackgroundWorker"]
 logger = logging.getLogger("resto_fast")
 Job = TypeVar("Job")
 
+IDLE_SECONDS = 5.0
+EXIT_FLUSH_TIMEOUT = 60.0
+
 _workers: weakref.WeakSet[BackgroundWorker[object]] = weakref.WeakSet()
 
 
@@ -35,11 +42,18 @@ class BackgroundWorker(Generic[Job]):
     """Runs ``process(batch)`` on a thread of its own for each batch of queued jobs.
 
     ``process`` must not raise: it logs what failed.  Were it to raise anyway,
-    the error is logged and the worker goes on with the next batch.
+    the error is logged and the worker goes on with the next batch.  A bound
+    method is held weakly: once its object is gone, queued jobs are dropped
+    (nothing could run them) and the thread ends.
     """
 
     def __init__(self, process: Callable[[list[Job]], None], *, name: str) -> None:
-        self._process = process
+        if isinstance(process, types.MethodType):
+            self._process: Callable[[], Callable[[list[Job]], None] | None] = weakref.WeakMethod(
+                process
+            )
+        else:
+            self._process = lambda: process
         self._name = name
         self._setup()
         _workers.add(self)  # type: ignore[arg-type]
@@ -84,19 +98,40 @@ class BackgroundWorker(Generic[Job]):
             return True
 
     def _run(self) -> None:
-        while True:
+        try:
+            while (batch := self._next_batch()) is not None:
+                try:
+                    self._process_batch(batch)  # a call: no reference to the owner outlives it
+                except Exception:
+                    logger.exception(
+                        "background replication: a batch of %d jobs failed", len(batch)
+                    )
+                finally:
+                    with self._lock:
+                        self._done += len(batch)
+                        self._changed.notify_all()
+        finally:
+            # Idle, or ended by something an Exception is not: the next submit starts anew.
             with self._lock:
-                while not self._queue:
-                    self._changed.wait()
-                batch, self._queue = self._queue, []
-            try:
-                self._process(batch)
-            except Exception:
-                logger.exception("background replication: a batch of %d jobs failed", len(batch))
-            finally:
-                with self._lock:
-                    self._done += len(batch)
-                    self._changed.notify_all()
+                if self._thread is threading.current_thread():
+                    self._thread = None
+                if self._queue:  # queued while this thread was leaving
+                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                    self._thread.start()
+
+    def _process_batch(self, batch: list[Job]) -> None:
+        process = self._process()
+        if process is not None:
+            process(batch)
+
+    def _next_batch(self) -> list[Job] | None:
+        """Everything queued, once there is something; None after IDLE_SECONDS of nothing."""
+        with self._lock:
+            while not self._queue:
+                if not self._changed.wait(IDLE_SECONDS) and not self._queue:
+                    return None
+            batch, self._queue = self._queue, []
+            return batch
 
 
 def _reset_in_child() -> None:
@@ -107,8 +142,12 @@ def _reset_in_child() -> None:
 
 def _flush_all() -> None:
     for worker in list(_workers):
-        if worker.pending:
-            worker.flush()
+        if worker.pending and not worker.flush(EXIT_FLUSH_TIMEOUT):
+            logger.error(
+                "exiting with %d replication operations not done: re-synchronise the media "
+                "servers from the master copy",
+                worker.pending,
+            )
 
 
 os.register_at_fork(after_in_child=_reset_in_child)

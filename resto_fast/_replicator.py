@@ -43,6 +43,7 @@ _WARNINGS = {
     Outcome.REPLACED: "PUT %r on %s replaced an existing file (HTTP %s)",
     Outcome.ALREADY_GONE: "DELETE %r on %s: the file was already gone (HTTP %s)",
 }
+_MAX_KNOWN_DIRECTORIES = 100_000  # make_directories: remembered directory URLs, at most
 _WARNED = tuple(_WARNINGS)  # a tuple: `in` compares identity first, no Enum hashing
 
 
@@ -330,6 +331,8 @@ class Replicator:
                 continue
             op = Operation("MKCOL", level[0][1], level)
             self._run(op)
+            if len(self._directories) > _MAX_KNOWN_DIRECTORIES:
+                self._directories.clear()  # per-user or per-day directories: bound the memory
             for result in op.host_results():
                 if result.error is None:
                     self._directories.add(result.url)
@@ -341,6 +344,17 @@ class Replicator:
                         result.error,
                         extra=_extra("MKCOL", result.url, result.host),
                     )
+
+    def _forget_directories(self, result: OperationResult) -> None:
+        """A host that refused a PUT may have lost a directory (wiped, rebuilt, pruned):
+        forget what was known of the directories above the file there, so the next PUT
+        makes them again."""
+        for host_result in result.hosts:
+            if host_result.error is not None:
+                url = host_result.url
+                self._directories.difference_update(
+                    url[: end + 1] for end in range(len(url)) if url[end] == "/"
+                )
 
     def _run(self, op: Operation) -> None:
         engine = self._pool.acquire()
@@ -411,6 +425,8 @@ class Replicator:
             op.window.close()
         result = OperationResult(op.method, op.name, op.host_results(), source_error)
         self._log(result)
+        if op.method == "PUT" and self._config.make_directories and not result.ok:
+            self._forget_directories(result)
         return result
 
     def _read(

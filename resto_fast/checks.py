@@ -35,10 +35,10 @@ __all__ = ["check_storages"]
 @checks.register(checks.Tags.compatibility)
 def check_storages(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     messages: list[checks.CheckMessage] = []
-    seen: set[tuple[type, object]] = set()
+    seen: set[tuple[type, object, object]] = set()
     for where, storage in _storages(messages):
         # A STORAGES entry and the fields that use it are the same storage: say it once.
-        key = (type(storage), storage.resto_config)
+        key = (type(storage), storage.resto_config, getattr(storage, "location", None))
         if key not in seen:
             seen.add(key)
             messages.extend(_check(where, storage))

@@ -24,13 +24,13 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, Storage
 from django.utils.deconstruct import deconstructible
 from django.utils.encoding import filepath_to_uri
@@ -99,6 +99,14 @@ class _Replicated:
         any other callable runs on a thread per host.
         """
         if not self.hosts:
+            if self._only_copy and _is_save(getattr(func, "__name__", "")):
+                raise ReplicationError(
+                    f"cannot save {name!r}: no media host is configured",
+                    name=name,
+                    method="PUT",
+                    failures={},
+                    succeeded=(),
+                )
             return {}
         fan_out = fan_out_method(func)
         if fan_out is not None:
@@ -116,7 +124,12 @@ class _Replicated:
         replicator = transport.replicator
         whole = hosts == replicator.hosts  # the common case, with its URLs prepared
         if method == "PUT":
-            result = replicator.put(name, rewound(args[0]), hosts=None if whole else hosts)
+            try:
+                result = replicator.put(name, rewound(args[0]), hosts=None if whole else hosts)
+            except SourceError as unreadable:  # before any request: no host tried
+                logger.error("%s", unreadable, extra=_extra(name, method))
+                self._conclude({}, (), method, name, unreadable)
+                return {}
             existed = Outcome.REPLACED
         else:
             result = replicator.delete(name, hosts=None if whole else hosts)
@@ -139,14 +152,12 @@ class _Replicated:
             logger.error("%s", unreadable, extra=_extra(name, action))
             self._conclude({}, (), action, name, unreadable)
             return {}
-        with ThreadPoolExecutor(len(hosts), thread_name_prefix="resto-execute") as pool:
-            futures = {host: pool.submit(func, host, name, *args) for host in hosts}
+        outcomes = _in_threads(hosts, lambda host: func(host, name, *args))
         returned: dict[str, Any] = {}
         failures: dict[str, Exception] = {}
-        for host, future in futures.items():
-            error = future.exception()
+        for host, (value, error) in outcomes.items():
             if error is None:
-                returned[host] = future.result()
+                returned[host] = value
             elif isinstance(error, Exception):
                 failures[host] = error
                 if not isinstance(error, RestoError):  # the engine's own errors are logged
@@ -177,8 +188,7 @@ class _Replicated:
             raise source_error
         if not failures:
             return
-        saving = method in ("PUT", "create")
-        lost = self._only_copy and saving and not succeeded
+        lost = self._only_copy and _is_save(method) and not succeeded
         if self.fatal_exceptions or lost:
             raise ReplicationError(
                 describe_failures(method, name, failures, len(failures) + len(succeeded)),
@@ -195,6 +205,42 @@ class _Replicated:
         state = dict(self.__dict__)
         state.pop("_worker", None)  # AsyncStorage's thread
         return state
+
+
+def _is_save(action: str) -> bool:
+    return action in ("PUT", "create")
+
+
+def _in_threads(
+    hosts: tuple[str, ...], call: Callable[[str], Any]
+) -> dict[str, tuple[Any, BaseException | None]]:
+    """``call(host)`` on a thread per host; per host, what it returned or raised.
+
+    Plain threads, not an executor: concurrent.futures refuses new work once
+    the interpreter is exiting, which is when AsyncStorage flushes its queue.
+    """
+    outcomes: dict[str, tuple[Any, BaseException | None]] = {}
+
+    def run(host: str) -> None:
+        try:
+            outcomes[host] = (call(host), None)
+        except BaseException as exc:
+            outcomes[host] = (None, exc)
+
+    threads = [threading.Thread(target=run, args=(host,), name="resto-execute") for host in hosts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {host: outcomes[host] for host in hosts}
+
+
+def _binary(content: File) -> Any:  # type: ignore[type-arg]
+    """Text content (``ContentFile("...")``, as FileSystemStorage accepts it) as UTF-8 bytes."""
+    rewound(content)
+    if isinstance(content.read(0), str):
+        return ContentFile(content.read().encode())
+    return content
 
 
 def _read_whole(arg: Any) -> Any:
@@ -414,7 +460,7 @@ class DistributedStorage(_Replicated, Storage):
         return File(spool, name)
 
     def _save(self, name: str, content: File) -> str:  # type: ignore[type-arg]
-        self.execute(self.transport.create, name, content)
+        self.execute(self.transport.create, name, _binary(content))
         return name
 
     def delete(self, name: str) -> None:

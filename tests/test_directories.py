@@ -80,3 +80,19 @@ def test_the_storage_option(media: Nginx, tmp_path) -> None:
     storage = HybridStorage([media.strict_host], "/media/", str(tmp_path), make_directories=True)
     name = storage.save("uploads/2026/11/photo.jpg", ContentFile(b"jpeg"))
     assert media.path(0, name).read_bytes() == b"jpeg"
+
+
+def test_a_host_that_lost_its_directories_gets_them_again(media: Nginx) -> None:
+    host = media.strict_host
+    with Replicator([host], "/media/", make_directories=True) as replicator:
+        replicator.put("photos/a.jpg", b"a").raise_for_failures()
+        media.clear()  # the host's root is wiped: /media/photos/ is gone
+        (failed,) = replicator.put("photos/b.jpg", b"b")  # the directory was known: no MKCOL
+        assert failed.outcome is Outcome.FAILED
+        replicator.put("photos/c.jpg", b"c").raise_for_failures()  # forgotten, made again
+    assert hits(media, host) == [
+        ("PUT", "/media/photos/b.jpg", 500),
+        ("MKCOL", "/media/", 201),
+        ("MKCOL", "/media/photos/", 201),
+        ("PUT", "/media/photos/c.jpg", 201),
+    ]

@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
+import json
 import logging
 import os
 import pickle
 import subprocess
 import sys
 import textwrap
+import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
 
+from resto_fast import _background
 from resto_fast.storage import AsyncStorage, MasterCopy
 from tests.media_sets import BASE_URL, MediaSet
 from tests.servers import Staller, free_port, running
@@ -167,3 +173,61 @@ def test_a_job_that_fails_before_any_request_is_logged(
     assert "not replicated" in error.getMessage()
     for hits in nginx3.all_hits().values():
         assert not [hit for hit in hits if "bad" in hit[1]]
+
+
+EXIT_WITHOUT_FLUSH = textwrap.dedent(
+    """
+    import json, sys
+    import django
+    django.setup()
+    from django.core.files.base import ContentFile
+    from resto_fast.storage import AsyncStorage, DefaultTransport
+
+    class Transport(DefaultTransport):
+        def create(self, host, name, content):  # per host, on threads
+            return super().create(host, name, content)
+
+    class Storage(AsyncStorage):
+        transport_class = Transport
+
+    hosts, master = json.loads(sys.argv[1]), sys.argv[2]
+    default, custom = AsyncStorage(hosts, "/media/", master), Storage(hosts, "/media/", master)
+    for index in range(3):
+        default.save(f"exit/default-{index}.txt", ContentFile(b"d"))
+        custom.save(f"exit/custom-{index}.txt", ContentFile(b"c"))
+    # No flush: the interpreter's exit must finish the queue.
+    """
+)
+
+
+def test_what_is_queued_is_replicated_at_exit(nginx3: MediaSet, master: str) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", EXIT_WITHOUT_FLUSH, json.dumps(nginx3.hosts), master],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.django_settings"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "not replicated" not in completed.stderr
+    for host in nginx3.hosts:
+        for index in range(3):
+            assert nginx3.read(host, f"exit/default-{index}.txt") == b"d"
+            assert nginx3.read(host, f"exit/custom-{index}.txt") == b"c"
+
+
+def test_a_dropped_storage_takes_its_worker_thread_with_it(
+    nginx3: MediaSet, master: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_background, "IDLE_SECONDS", 0.05)
+    storage = AsyncStorage(nginx3.hosts, BASE_URL, master)
+    storage.save("dropped.txt", ContentFile(b"x"))
+    assert storage.flush(timeout=10)
+    gone = weakref.ref(storage)
+    del storage
+    gc.collect()
+    assert gone() is None
+    deadline = time.monotonic() + 5
+    while any(t.name == "resto-async" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the worker thread outlived its storage"
+        time.sleep(0.02)

@@ -290,3 +290,19 @@ def test_an_overridden_create_that_reached_no_host_raises_even_without_fatal(
     with pytest.raises(ReplicationError) as caught:
         storage._save("lost.txt", ContentFile(b"x"))
     assert sorted(caught.value.failures) == ["m1:80", "m2:80"]
+
+
+def test_text_content_is_saved_as_utf8(nginx3: MediaSet, make: Factory) -> None:
+    storage = make(nginx3.hosts)
+    name = storage.save("text.txt", ContentFile("héllo"))
+    for host in nginx3.hosts:
+        assert nginx3.read(host, name) == "héllo".encode()
+
+
+def test_a_save_with_no_host_configured_raises(make: Factory) -> None:
+    class Overwriting(DistributedStorage):
+        def get_available_name(self, name: str, max_length: int | None = None) -> str:
+            return name  # the common "overwrite" subclass: no exists() to fail first
+
+    with pytest.raises(ReplicationError, match="no media host"):
+        Overwriting([], BASE_URL).save("nowhere.txt", ContentFile(b"x"))

@@ -344,3 +344,20 @@ def test_an_unreadable_master_copy_for_an_overridden_create_is_a_source_error(
         storage.execute(storage.transport.create, "vanished.bin", missing)
     assert "'vanished.bin'" in caplog.text
     assert nginx3.all_hits() == {host: [] for host in nginx3.hosts}
+
+
+@pytest.mark.parametrize("fatal", [True, False], ids=["fatal", "not-fatal"])
+def test_an_unreadable_master_copy_is_logged_and_raised_only_when_fatal(
+    nginx3: MediaSet, make: Factory, fatal: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = make(nginx3.hosts, fatal_exceptions=fatal)
+    missing = MasterCopy(storage.path("deleted-meanwhile.txt"))
+    with caplog.at_level(logging.ERROR, logger="resto_fast"):
+        if fatal:
+            with pytest.raises(SourceError):
+                storage.execute(storage.transport.create, "deleted-meanwhile.txt", missing)
+        else:
+            assert storage.execute(storage.transport.create, "deleted-meanwhile.txt", missing) == {}
+    (line,) = caplog.records
+    assert "'deleted-meanwhile.txt'" in line.getMessage()
+    assert nginx3.all_hits() == {host: [] for host in nginx3.hosts}
