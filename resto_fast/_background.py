@@ -82,8 +82,18 @@ class BackgroundWorker(Generic[Job]):
             self._queued += len(jobs)
             self._changed.notify_all()
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+                self._start_thread()
+
+    def _start_thread(self) -> None:
+        """Under the lock: a thread for the queue.  At interpreter exit Python 3.12+ starts
+        none; the exit flush then runs the queue itself (``run_here``)."""
+        thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            self._thread = None
+        else:
+            self._thread = thread
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every job queued before this call has finished; False on timeout."""
@@ -100,29 +110,38 @@ class BackgroundWorker(Generic[Job]):
     def _run(self) -> None:
         try:
             while (batch := self._next_batch()) is not None:
-                try:
-                    self._process_batch(batch)  # a call: no reference to the owner outlives it
-                except Exception:
-                    logger.exception(
-                        "background replication: a batch of %d jobs failed", len(batch)
-                    )
-                finally:
-                    with self._lock:
-                        self._done += len(batch)
-                        self._changed.notify_all()
+                self._handle(batch)
         finally:
             # Idle, or ended by something an Exception is not: the next submit starts anew.
             with self._lock:
                 if self._thread is threading.current_thread():
                     self._thread = None
                 if self._queue:  # queued while this thread was leaving
-                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                    self._thread.start()
+                    self._start_thread()
+
+    def _handle(self, batch: list[Job]) -> None:
+        try:
+            self._process_batch(batch)  # a call: no reference to the owner outlives it
+        except Exception:
+            logger.exception("background replication: a batch of %d jobs failed", len(batch))
+        finally:
+            with self._lock:
+                self._done += len(batch)
+                self._changed.notify_all()
 
     def _process_batch(self, batch: list[Job]) -> None:
         process = self._process()
         if process is not None:
             process(batch)
+
+    def run_here(self) -> None:
+        """Run what is queued on the calling thread, when there is no worker thread to."""
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                return
+            batch, self._queue = self._queue, []
+        if batch:
+            self._handle(batch)
 
     def _next_batch(self) -> list[Job] | None:
         """Everything queued, once there is something; None after IDLE_SECONDS of nothing."""
@@ -142,6 +161,7 @@ def _reset_in_child() -> None:
 
 def _flush_all() -> None:
     for worker in list(_workers):
+        worker.run_here()
         if worker.pending and not worker.flush(EXIT_FLUSH_TIMEOUT):
             logger.error(
                 "exiting with %d replication operations not done: re-synchronise the media "

@@ -216,8 +216,9 @@ def _in_threads(
 ) -> dict[str, tuple[Any, BaseException | None]]:
     """``call(host)`` on a thread per host; per host, what it returned or raised.
 
-    Plain threads, not an executor: concurrent.futures refuses new work once
-    the interpreter is exiting, which is when AsyncStorage flushes its queue.
+    Plain threads, not an executor, and one host after another where no thread
+    can start: AsyncStorage flushes its queue at interpreter exit, when
+    concurrent.futures refuses work and Python 3.12+ refuses new threads.
     """
     outcomes: dict[str, tuple[Any, BaseException | None]] = {}
 
@@ -227,9 +228,15 @@ def _in_threads(
         except BaseException as exc:
             outcomes[host] = (None, exc)
 
-    threads = [threading.Thread(target=run, args=(host,), name="resto-execute") for host in hosts]
-    for thread in threads:
-        thread.start()
+    threads = []
+    for host in hosts:
+        thread = threading.Thread(target=run, args=(host,), name="resto-execute")
+        try:
+            thread.start()
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            run(host)
+        else:
+            threads.append(thread)
     for thread in threads:
         thread.join()
     return {host: outcomes[host] for host in hosts}

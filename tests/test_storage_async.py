@@ -195,7 +195,10 @@ EXIT_WITHOUT_FLUSH = textwrap.dedent(
     for index in range(3):
         default.save(f"exit/default-{index}.txt", ContentFile(b"d"))
         custom.save(f"exit/custom-{index}.txt", ContentFile(b"c"))
-    # No flush: the interpreter's exit must finish the queue.
+    # No flush: the interpreter's exit must finish the queue, even what is queued while
+    # exiting (a handler registered later runs first; on 3.12+ no thread starts then).
+    import atexit
+    atexit.register(lambda: default.save("exit/late.txt", ContentFile(b"late")))
     """
 )
 
@@ -214,6 +217,7 @@ def test_what_is_queued_is_replicated_at_exit(nginx3: MediaSet, master: str) -> 
         for index in range(3):
             assert nginx3.read(host, f"exit/default-{index}.txt") == b"d"
             assert nginx3.read(host, f"exit/custom-{index}.txt") == b"c"
+        assert nginx3.read(host, "exit/late.txt") == b"late"
 
 
 def test_a_dropped_storage_takes_its_worker_thread_with_it(
