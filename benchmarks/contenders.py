@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 
 from benchmarks.measure import cpu_seconds, peak_rss_mib
 from resto_fast import Replicator
@@ -110,10 +111,15 @@ def report(wall: float, cpu: float) -> None:
     print(json.dumps({"wall": wall, "cpu": cpu, "rss": peak_rss_mib()}))
 
 
-if __name__ == "__main__":
+def main(small: Callable[..., None], large: Callable[..., None]) -> None:
+    """``CONTENDER small HOSTS_JSON COUNT SIZE X`` or ``CONTENDER large HOSTS_JSON PATH NAME``."""
     contender, mode, hosts_json, *rest = sys.argv[1:]
     hosts = json.loads(hosts_json)
     if mode == "small":
         small(contender, hosts, int(rest[0]), int(rest[1]), rest[2])
     else:
         large(contender, hosts, rest[0], rest[1])
+
+
+if __name__ == "__main__":
+    main(small, large)

@@ -13,8 +13,6 @@ the floor under any HybridStorage.  Prints one JSON line, as
 
 from __future__ import annotations
 
-import json
-import sys
 import time
 import urllib.request
 from typing import Any
@@ -22,7 +20,7 @@ from typing import Any
 import django
 from django.conf import settings
 
-from benchmarks.contenders import BASE_PATH, report
+from benchmarks.contenders import BASE_PATH, main, report
 from benchmarks.measure import cpu_seconds
 
 settings.configure(MEDIA_URL=BASE_PATH, USE_TZ=True)
@@ -84,9 +82,4 @@ def large(contender: str, hosts: list[str], path: str, name: str) -> None:
 
 
 if __name__ == "__main__":
-    contender, mode, hosts_json, *rest = sys.argv[1:]
-    hosts = json.loads(hosts_json)
-    if mode == "small":
-        small(contender, hosts, int(rest[0]), int(rest[1]), rest[2])
-    else:
-        large(contender, hosts, rest[0], rest[1])
+    main(small, large)

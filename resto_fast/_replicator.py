@@ -316,16 +316,11 @@ class Replicator:
         """
         levels: list[list[tuple[str, str]]] = []
         for host, url in targets:
-            start = url.index("/", url.index("//") + 2) + 1  # after the host's first slash
-            depth = 0
-            while (end := url.find("/", start)) != -1:
-                directory = url[: end + 1]
-                start = end + 1
+            for depth, directory in enumerate(_directories_above(url)):
                 if directory not in self._directories:
                     while len(levels) <= depth:
                         levels.append([])
                     levels[depth].append((host, directory))
-                depth += 1
         for level in levels:
             if not level:
                 continue
@@ -342,7 +337,7 @@ class Replicator:
                         result.url,
                         result.host,
                         result.error,
-                        extra=_extra("MKCOL", result.url, result.host),
+                        extra=log_extra("MKCOL", result.url, result.host),
                     )
 
     def _forget_directories(self, result: OperationResult) -> None:
@@ -351,10 +346,7 @@ class Replicator:
         makes them again."""
         for host_result in result.hosts:
             if host_result.error is not None:
-                url = host_result.url
-                self._directories.difference_update(
-                    url[: end + 1] for end in range(len(url)) if url[end] == "/"
-                )
+                self._directories.difference_update(_directories_above(host_result.url))
 
     def _run(self, op: Operation) -> None:
         engine = self._pool.acquire()
@@ -494,7 +486,7 @@ class Replicator:
     def _log(self, result: OperationResult) -> None:
         method, name = result.method, result.name
         if result.source_error is not None:
-            logger.error("%s", result.source_error, extra=_extra(method, name, None))
+            logger.error("%s", result.source_error, extra=log_extra(method, name, None))
         for host_result in result.hosts:
             host = host_result.host
             if host_result.error is not None:
@@ -506,7 +498,7 @@ class Replicator:
                     name,
                     host,
                     host_result.status,
-                    extra=_extra(method, name, host),
+                    extra=log_extra(method, name, host),
                 )
 
     def _log_failure(self, method: str, name: str, error: HostError) -> None:
@@ -517,7 +509,7 @@ class Replicator:
             error.host,
             error,
             exc_info=error if self._config.log_tracebacks else None,
-            extra=_extra(method, name, error.host),
+            extra=log_extra(method, name, error.host),
         )
 
 
@@ -532,6 +524,12 @@ def _unanswered(method: str, name: str, failures: dict[str, HostError]) -> Repli
     )
 
 
+def _directories_above(url: str) -> list[str]:
+    """``http://h/media/a/b.txt`` -> ``http://h/media/``, ``http://h/media/a/``: top down."""
+    path_start = url.index("/", url.index("//") + 2)  # the path's first slash
+    return [url[: end + 1] for end in range(path_start + 1, len(url)) if url[end] == "/"]
+
+
 def _worth_another_host(error: HostError) -> bool:
     """Transport errors and 5xx mean this host cannot answer now; another may."""
     if isinstance(error, TransportError):
@@ -539,5 +537,6 @@ def _worth_another_host(error: HostError) -> bool:
     return isinstance(error, UnexpectedStatusCode) and error.code >= 500
 
 
-def _extra(method: str, name: str, host: str | None) -> dict[str, str | None]:
+def log_extra(method: str | None, name: str, host: str | None) -> dict[str, str | None]:
+    """The ``extra`` of every log line about a file: the method, the name and the host."""
     return {"resto_method": method, "resto_name": name, "resto_host": host}

@@ -39,7 +39,7 @@ from . import checks  # noqa: F401  - registers the system checks
 from ._background import BackgroundWorker
 from ._exceptions import ReplicationError, RestoError, SourceError, UnexpectedStatusCode
 from ._names import encode_name
-from ._replicator import Replicator
+from ._replicator import Replicator, log_extra
 from ._results import Outcome, describe_failures
 from ._transport import DefaultTransport, MasterCopy, fan_out_method, rewound
 from .settings import StorageConfig, resolve
@@ -108,10 +108,16 @@ class _Replicated:
                     succeeded=(),
                 )
             return {}
+        return self._run_on(self.hosts, func, name, args)
+
+    def _run_on(
+        self, hosts: tuple[str, ...], func: Callable[..., Any], name: str, args: tuple[Any, ...]
+    ) -> dict[str, Any]:
+        """The engine's one fan-out for the default transport's actions, else a thread per host."""
         fan_out = fan_out_method(func)
         if fan_out is not None:
-            return self._fan_out(*fan_out, name, args, self.hosts)
-        return self._per_host(func, name, args, self.hosts)
+            return self._fan_out(*fan_out, name, args, hosts)
+        return self._per_host(func, name, args, hosts)
 
     def _fan_out(
         self,
@@ -126,10 +132,8 @@ class _Replicated:
         if method == "PUT":
             try:
                 result = replicator.put(name, rewound(args[0]), hosts=None if whole else hosts)
-            except SourceError as unreadable:  # before any request: no host tried
-                logger.error("%s", unreadable, extra=_extra(name, method))
-                self._conclude({}, (), method, name, unreadable)
-                return {}
+            except SourceError as unreadable:
+                return self._unreadable(unreadable, method, name)
             existed = Outcome.REPLACED
         else:
             result = replicator.delete(name, hosts=None if whole else hosts)
@@ -146,12 +150,10 @@ class _Replicated:
         # object read by several threads at once would hand each a part of the file.
         try:
             args = tuple(_read_whole(arg) for arg in args)
-        except OSError as exc:  # as the engine's path says it: a SourceError, no host tried
+        except OSError as exc:  # as the engine's path says it: a SourceError
             unreadable = SourceError(f"cannot read the source of {name!r}: {exc}", name=name)
             unreadable.__cause__ = exc
-            logger.error("%s", unreadable, extra=_extra(name, action))
-            self._conclude({}, (), action, name, unreadable)
-            return {}
+            return self._unreadable(unreadable, action, name)
         outcomes = _in_threads(hosts, lambda host: func(host, name, *args))
         returned: dict[str, Any] = {}
         failures: dict[str, Exception] = {}
@@ -168,12 +170,19 @@ class _Replicated:
                         host,
                         error,
                         exc_info=error if self.resto_config.replicator.log_tracebacks else None,
-                        extra=_extra(name, action, host),
+                        extra=log_extra(action, name, host),
                     )
             else:
                 raise error  # KeyboardInterrupt and the like are not a host's failure
         self._conclude(failures, tuple(returned), action, name, None)
         return returned
+
+    def _unreadable(self, error: SourceError, method: str, name: str) -> dict[str, Any]:
+        """The source failed before any request: no host was tried.  Logged, then raised
+        as a failure is (when fatal, or when the media servers hold the only copy)."""
+        logger.error("%s", error, extra=log_extra(method, name, None))
+        self._conclude({}, (), method, name, error)
+        return {}
 
     def _conclude(
         self,
@@ -384,7 +393,7 @@ class AsyncStorage(HybridStorage):
                     ", ".join(hosts),
                     exc,
                     exc_info=exc if self.resto_config.replicator.log_tracebacks else None,
-                    extra=_extra(name),
+                    extra=log_extra(None, name, None),
                 )
             start = end
 
@@ -394,14 +403,12 @@ class AsyncStorage(HybridStorage):
         if args and isinstance(args[0], MasterCopy) and not os.path.exists(args[0]):
             # Deleted since it was saved: its DELETE is queued next, nothing to send.
             logger.warning(
-                "the master copy of %r is gone; not replicated", name, extra=_extra(name)
+                "the master copy of %r is gone; not replicated",
+                name,
+                extra=log_extra(None, name, None),
             )
             return
-        fan_out = fan_out_method(func)
-        if fan_out is not None:
-            self._fan_out(*fan_out, name, args, hosts)
-        else:
-            self._per_host(func, name, args, hosts)
+        self._run_on(hosts, func, name, args)
 
     @property
     def fatal_exceptions(self) -> bool:
@@ -409,10 +416,6 @@ class AsyncStorage(HybridStorage):
 
 
 _worker_lock = threading.Lock()
-
-
-def _extra(name: str, method: str | None = None, host: str | None = None) -> dict[str, Any]:
-    return {"resto_method": method, "resto_name": name, "resto_host": host}
 
 
 def _same_action(

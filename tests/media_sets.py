@@ -7,6 +7,7 @@ storage test runs unchanged against both kinds of server.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 
@@ -102,14 +103,21 @@ def in_threads(count: int, work: Callable[[int], object]) -> list[BaseException]
     return errors
 
 
-@pytest.fixture(scope="session")
-def embedded_servers() -> Iterator[list[TestHttpServer]]:
-    servers = [TestHttpServer("127.0.0.1", 0).start() for _ in range(3)]
+@contextlib.contextmanager
+def running_embedded(count: int) -> Iterator[list[TestHttpServer]]:
+    """``count`` embedded media servers on free loopback ports, stopped afterwards."""
+    servers = [TestHttpServer("127.0.0.1", 0).start() for _ in range(count)]
     try:
         yield servers
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_servers() -> Iterator[list[TestHttpServer]]:
+    with running_embedded(3) as servers:
+        yield servers
 
 
 @pytest.fixture(params=["nginx-1", "nginx-3", "embedded-1", "embedded-3"])

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from resto_fast.http_server import TestHttpServer
+from tests.media_sets import running_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "example"
@@ -57,12 +58,8 @@ def _run(args: list[str], hosts: list[str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def media_servers() -> Iterator[list[TestHttpServer]]:
-    servers = [TestHttpServer("127.0.0.1", 0).start() for _ in range(2)]
-    try:
+    with running_embedded(2) as servers:
         yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 def test_uploads_through_form_and_admin_reach_every_media_server(
