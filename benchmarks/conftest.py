@@ -53,6 +53,13 @@ def rounds_for(case: str, contender: str, *, copies: int, files: int, nbytes: in
     return rounds
 
 
+def rotated(contenders: list[str], round_index: int) -> list[str]:
+    """Round k runs every contender once, starting with the k-th: load bursts on these
+    shared machines fall on all of them alike."""
+    start = round_index % len(contenders)
+    return contenders[start:] + contenders[:start]
+
+
 def run_child(*args: str, module: str = "benchmarks.contenders") -> dict[str, float]:
     """Run one round of a contender in a child process; its JSON report."""
     completed = subprocess.run(

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.conftest import ROOT, SMOKE, rounds_for, run_child
+from benchmarks.conftest import ROOT, SMOKE, rotated, rounds_for, run_child
 from benchmarks.measure import child_wait
 from tests.servers import Nginx, free_port
 
@@ -99,8 +99,7 @@ def _run(benchmark, case: str, hosts: list[str], path: Path, setup, check) -> No
     order = itertools.count()
 
     def one_round() -> None:
-        start = next(order) % len(CONTENDERS)
-        for contender in CONTENDERS[start:] + CONTENDERS[:start]:
+        for contender in rotated(CONTENDERS, next(order)):
             setup()
             name = f"large-{time.monotonic_ns()}.bin"
             if contender == "curl-parallel":

@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from benchmarks.conftest import SMOKE, rounds_for, run_child
+from benchmarks.conftest import SMOKE, rotated, rounds_for, run_child
 from tests.servers import Nginx
 
 SIZE = 4096
@@ -37,8 +37,7 @@ def test_small_files(benchmark, bench_nginx: Nginx, case: str) -> None:
     order = itertools.count()
 
     def one_round() -> None:
-        start = next(order) % len(CONTENDERS)
-        for contender in CONTENDERS[start:] + CONTENDERS[:start]:
+        for contender in rotated(CONTENDERS, next(order)):
             bench_nginx.clear()
             prefix = f"small-{next(_prefixes)}"
             report = run_child(contender, "small", targets, str(files), str(SIZE), prefix)

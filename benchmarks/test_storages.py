@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.conftest import SMOKE, rounds_for, run_child
+from benchmarks.conftest import SMOKE, rotated, rounds_for, run_child
 from tests.servers import Nginx, scratch_dir
 
 SIZE = 4096
@@ -27,11 +27,6 @@ HOSTS = 3
 LARGE = (4 if SMOKE else 256) * 1024 * 1024
 ROUNDS = 1 if SMOKE else 5
 MODULE = "benchmarks.storage_contenders"
-
-
-def rotated(contenders: list[str], start: int) -> list[str]:
-    start %= len(contenders)
-    return contenders[start:] + contenders[:start]
 
 
 def test_hybrid_storage_small_files(benchmark, bench_nginx: Nginx) -> None:
