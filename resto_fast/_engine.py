@@ -369,6 +369,7 @@ class Engine:
         status = handle.getinfo(pycurl.RESPONSE_CODE) or None
         error: HostError | None = None
         outcome: Outcome | None = None
+        window = op.window
         if curl_code == 0:
             elapsed = handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6
             outcome = _OUTCOMES[method].get(status or 0)
@@ -380,19 +381,17 @@ class Engine:
                     method=method,
                     code=status or 0,
                 )
+            elif method == "PUT":
+                error = _incomplete_upload(transfer, handle, status)
+                if error is not None:
+                    outcome = None
         else:
             elapsed = time.monotonic() - transfer.started
             error = self._transport_error(transfer, curl_code, message)
-        window = op.window
-        if window is not None:
-            window.drop(transfer.index)  # a finished or failed host holds no chunk back
-            transferred = (
-                window.size if outcome is not None else handle.getinfo(pycurl.SIZE_UPLOAD_T)
-            )
-        elif op.body is not None:
-            transferred = (
-                len(op.body) if outcome is not None else handle.getinfo(pycurl.SIZE_UPLOAD_T)
-            )
+        if window is not None or op.body is not None:
+            if window is not None:
+                window.drop(transfer.index)  # a finished or failed host holds no chunk back
+            transferred = handle.getinfo(pycurl.SIZE_UPLOAD_T)  # what went out, not the size
         elif transfer.gate is not None:  # GET, PROPFIND: what reached the sink, not an error page
             transferred = transfer.gate.written
         else:
@@ -442,6 +441,36 @@ class Engine:
             reason=reason,
             curl_code=curl_code,
         )
+
+
+def _incomplete_upload(
+    transfer: _Transfer, handle: pycurl.Curl, status: int | None
+) -> TransportError | None:
+    """The error of a PUT answered with success before its whole body went out, else None.
+
+    A server may answer ``201`` as soon as it has the request head and close
+    (or say ``Connection: close``): libcurl then stops sending and reports
+    success.  So a write counts only when libcurl's upload counter reached
+    the Content-Length and the first byte of the answer came after the last
+    byte of the body (libcurl's own timers: ``STARTTRANSFER`` is the first
+    byte received, ``POSTTRANSFER`` the last byte sent).  The answer cannot
+    vouch for bytes that had not been sent when it was written.
+    """
+    op = transfer.op
+    size = op.window.size if op.window is not None else len(op.body or b"")
+    sent = handle.getinfo(pycurl.SIZE_UPLOAD_T)
+    if sent >= size and handle.getinfo(pycurl.STARTTRANSFER_TIME_T) >= handle.getinfo(
+        pycurl.POSTTRANSFER_TIME_T
+    ):
+        return None
+    return TransportError(
+        f"incomplete: the server answered HTTP {status} before it could have read the whole "
+        f"body ({sent} of {size} bytes sent in all); it may hold a partial copy",
+        host=transfer.host,
+        url=transfer.url,
+        method=op.method,
+        reason="incomplete",
+    )
 
 
 def _unsent(handle: pycurl.Curl) -> int:

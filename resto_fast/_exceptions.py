@@ -126,12 +126,15 @@ class InvalidResponseError(HostError):
 
 
 class TransportError(HostError):
-    """No usable answer: refused, timed out, stalled, reset, TLS or name resolution failure.
+    """No usable answer: refused, timed out, stalled, reset, TLS or name resolution failure,
+    or a success answered before the whole body went out.
 
     ``reason`` is a short stable word for programs and logs (``"refused"``,
     ``"timeout"``, ``"stalled"``, ``"reset"``, ``"dns"``, ``"tls"``,
-    ``"aborted"``, ``"rewind"``, ``"other"``); ``curl_code`` is libcurl's error
-    number when libcurl reported it, else ``None``.
+    ``"aborted"``, ``"rewind"``, ``"incomplete"``, ``"other"``); ``curl_code``
+    is libcurl's error number when libcurl reported it, else ``None``.
+    ``"incomplete"``: the host answered a PUT with a 2xx before it could have
+    read the whole body; it may hold a partial copy, so the write failed.
     """
 
     def __init__(

@@ -20,6 +20,7 @@ from typing import Any, Self
 from ._config import ReplicatorConfig, parse_host
 from ._engine import Engine
 from ._exceptions import (
+    ConfigurationError,
     HostError,
     InvalidResponseError,
     NotFoundError,
@@ -362,12 +363,16 @@ class Replicator:
         if encoded is None:
             encoded = encode_name(name)
         if hosts is None:
-            return [(host, prefix + encoded) for host, prefix in self._prefixes]
-        config = self._config
-        return [
-            (host, host_url(config.scheme, host, config.base_path, encoded))
-            for host in map(parse_host, hosts)
-        ]
+            targets = [(host, prefix + encoded) for host, prefix in self._prefixes]
+        else:
+            config = self._config
+            targets = [
+                (host, host_url(config.scheme, host, config.base_path, encoded))
+                for host in map(parse_host, hosts)
+            ]
+        if not targets:  # an operation that stores nothing must not look like a success
+            raise ConfigurationError(f"no media host to send {name!r} to: the host list is empty")
+        return targets
 
     def _open(self, name: str, source: Source) -> OpenSource:
         try:
@@ -441,13 +446,7 @@ class Replicator:
         else:
             candidates = [host]
         if not candidates:
-            raise ReplicationError(
-                f"{method} {name!r}: no media host is configured",
-                name=name,
-                method=method,
-                failures={},
-                succeeded=(),
-            )
+            raise ConfigurationError(f"{method} {name!r}: no media host is configured")
         failures: dict[str, HostError] = {}
         for candidate in candidates:
             sinks: Sequence[Sink] | None = None if new_sink is None else [new_sink()]

@@ -12,7 +12,8 @@ The misbehaving hosts are small TCP peers, since no well-behaved server
 produces them on demand: one that never answers (a black hole), one that stops
 reading the body (stalls), one that resets the connection half-way through an
 upload, one that reads slowly (to make a fast host wait for it), and one that
-gives every request the same answer (a success status with a wrong body).
+gives every request the same answer (a success status with a wrong body), and one that
+answers a PUT with success before it has read the body.
 """
 
 from __future__ import annotations
@@ -564,6 +565,23 @@ class FixedAnswer(_Peer):
                 pending += data
             pending = pending[length:]
             conn.sendall(self.answer)
+
+
+class EarlyAnswer(_Peer):
+    """Answers ``201 Created`` (and ``Connection: close``) as soon as it has a request head,
+    without reading the body, then holds the connection open without reading: libcurl
+    takes the answer as the end of the exchange and stops sending."""
+
+    def __init__(self, status: int = 201) -> None:
+        self.answer = b"HTTP/1.1 %d Early\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % (
+            status
+        )
+        super().__init__(receive_buffer=64 * 1024)
+
+    def serve(self, conn: socket.socket) -> None:
+        if read_request_head(conn, b"") is not None:
+            conn.sendall(self.answer)
+            self._stopped.wait()
 
 
 @contextlib.contextmanager

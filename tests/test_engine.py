@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import os
 import time
 from pathlib import Path
@@ -13,7 +15,15 @@ from resto_fast import Outcome, Replicator, ReplicatorConfig, TransportError
 from resto_fast._buffer import ChunkWindow
 from resto_fast._engine import Engine
 from resto_fast._operation import Operation
-from tests.servers import BlackHole, Nginx, Resetter, SlowSink, Staller, free_port
+from tests.servers import (
+    BlackHole,
+    EarlyAnswer,
+    Nginx,
+    Resetter,
+    SlowSink,
+    Staller,
+    free_port,
+)
 
 pytestmark = pytest.mark.nginx
 
@@ -195,3 +205,34 @@ def test_a_tiny_window_keeps_every_host_moving(media: Nginx) -> None:
         for round_ in range(4):
             replicator.put(f"tiny-{round_}.bin", data).raise_for_failures()
     assert all(media.path(i, "tiny-3.bin").read_bytes() == data for i in range(3))
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["whole", "streamed"])
+def test_a_success_answered_before_the_body_went_out_is_a_failure(
+    media: Nginx, streamed: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = os.urandom(8 * MiB)
+    with (
+        EarlyAnswer() as early,
+        Replicator(
+            [media.hosts[0], early.host],
+            "/media/",
+            timeout=1,
+            chunk_size=MiB if streamed else 16 * MiB,
+            window_size=16 * MiB,
+        ) as replicator,
+        caplog.at_level(logging.ERROR, logger="resto_fast"),
+    ):
+        result = replicator.put("early.bin", io.BytesIO(data))
+    assert failed_reason(result, early.host) == "incomplete"
+    lying = result[early.host]
+    assert lying.status == 201
+    assert not lying.ok
+    assert lying.transferred < len(data)  # what libcurl sent, not the file's size
+    assert result[media.hosts[0]].outcome is Outcome.CREATED
+    assert result[media.hosts[0]].transferred == len(data)
+    assert media.path(0, "early.bin").read_bytes() == data
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert early.host in line
+    assert "'early.bin'" in line
+    assert "partial copy" in line

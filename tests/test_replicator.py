@@ -331,11 +331,22 @@ def test_hosts_can_be_chosen_per_call(media: Nginx, replicator: Replicator) -> N
     assert replicator.url("a b", media.hosts[1]) == f"http://{media.hosts[1]}/media/a%20b"
 
 
-def test_no_hosts_means_nothing_to_do() -> None:
+def test_an_operation_with_no_host_is_an_error_never_a_success(media: Nginx) -> None:
     with Replicator([], "/media/") as replicator:
-        assert replicator.put("x", b"x").hosts == ()
-        with pytest.raises(ReplicationError, match="no media host"):
+        with pytest.raises(ConfigurationError, match="no media host"):
+            replicator.put("x", b"x")
+        with pytest.raises(ConfigurationError, match="no media host"):
+            replicator.put_many([("x", b"x")])
+        with pytest.raises(ConfigurationError, match="no media host"):
+            replicator.delete("x")
+        with pytest.raises(ConfigurationError, match="no media host"):
             replicator.exists("x")
+    with Replicator(media.hosts, "/media/") as replicator:
+        with pytest.raises(ConfigurationError, match="no media host"):
+            replicator.put("x", b"x", hosts=[])
+        with pytest.raises(ConfigurationError, match="no media host"):
+            replicator.delete("x", hosts=())
+    assert media.requests() == []
 
 
 def test_one_replicator_shared_by_threads(media: Nginx) -> None:
