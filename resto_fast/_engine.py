@@ -25,6 +25,7 @@ import struct
 import termios
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import pycurl
 
@@ -63,6 +64,8 @@ _CURL_REASONS = {
     pycurl.E_PEER_FAILED_VERIFICATION: "tls",
     pycurl.E_SSL_CACERT_BADFILE: "tls",
 }
+
+_EXHAUSTED: Any = object()  # what next() gives for an operations iterator that has ended
 
 # poll() events -> libcurl's CSELECT mask, filled as events are seen.
 _CURL_MASKS: dict[int, int] = {}
@@ -157,7 +160,7 @@ class Engine:
 
     def run(
         self,
-        operations: Iterable[Operation],
+        operations: Iterable[Operation | None],
         *,
         concurrency: int = 1,
         on_done: Callable[[Operation], None] | None = None,
@@ -165,10 +168,15 @@ class Engine:
     ) -> None:
         """Run operations, at most ``concurrency`` files at a time, until all have finished.
 
-        ``on_done`` is called as each operation finishes on every host;
-        ``on_tick`` about ten times a second while transfers run.  If anything
-        raises (a callback, a signal), every transfer still running is aborted
-        before the exception leaves: nothing is left half-sent on a reused handle.
+        ``operations`` is read as room frees up, so it may be a generator that
+        makes work from what finished (a directory listed, then its files
+        sent).  ``None`` from it means "nothing ready yet": it is asked again
+        after the next turn of the loop (at once when something finished, else
+        within a tick), so it should block rather than say None when nothing
+        is in flight.  ``on_done`` is called as each operation finishes on every
+        host; ``on_tick`` about ten times a second.  If anything raises (a
+        callback, a signal), every transfer still running is aborted before
+        the exception leaves: nothing is left half-sent on a reused handle.
         """
         queue = iter(operations)
         in_flight: list[Operation] = []
@@ -180,9 +188,11 @@ class Engine:
         try:
             while True:
                 while not exhausted and len(in_flight) < concurrency:
-                    op = next(queue, None)
-                    if op is None:
+                    op = next(queue, _EXHAUSTED)
+                    if op is _EXHAUSTED:
                         exhausted = True
+                    elif op is None:
+                        break  # nothing ready: ask again after this turn
                     elif op.targets:
                         self._start(op)
                         in_flight.append(op)
@@ -196,9 +206,13 @@ class Engine:
                             on_done(op)
                     done.clear()
                     continue
+                wake_by = min(next_stall_check, next_tick)
                 if not in_flight:
-                    return
-                now = self._step(min(next_stall_check, next_tick))
+                    if exhausted:
+                        return
+                    # Waiting on the caller only: ask again within a tick.
+                    wake_by = min(wake_by, time.monotonic() + _TICK_INTERVAL)
+                now = self._step(wake_by)
                 for op in in_flight:
                     if op.window is not None and op.window.paused_count:
                         self._resume(op, now)

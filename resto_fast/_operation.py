@@ -1,21 +1,48 @@
-"""An operation: one method on one file, fanned out to some hosts.
+"""An operation: one method on one file, fanned out to some hosts; and a job, what asks for one.
 
-The replicator builds operations; the engine runs them and fills in one
-:class:`HostResult` per host.
+A :class:`Job` is what a caller hands :meth:`Replicator.run_jobs`: names,
+hosts and a source, nothing opened yet.  The replicator turns each into an
+:class:`Operation` when its turn comes (opening its source then); the engine
+runs operations and fills in one :class:`HostResult` per host.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._buffer import ChunkWindow
 from ._results import HostResult
+from ._sources import Source
 
-__all__ = ["Operation", "Sink"]
+__all__ = ["Job", "Operation", "Sink"]
 
 #: Where a GET's body goes, piece by piece (a file's ``write``, a hash's ``update``).
 Sink = Callable[[bytes], object]
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Job:
+    """One method on one file, or on one directory, for some hosts: a unit of
+    :meth:`Replicator.run_jobs`.
+
+    ``hosts`` None means every configured host.  A ``PUT`` has a ``source``;
+    a ``GET`` or ``PROPFIND`` has ``sinks``, one per host in the order of
+    ``hosts``, where the body goes.  ``directory`` makes the URL a
+    collection's (a ``PROPFIND`` listing, a ``DELETE`` of a whole directory).
+    ``warn=False`` keeps surprises that are expected (a ``PUT`` that replaces
+    a file known to differ) out of the WARNING log; failures are always logged.
+    Compared by identity, so a job can key a dict.
+    """
+
+    method: str
+    name: str
+    hosts: Sequence[str] | None = None
+    source: Source | None = None
+    sinks: Sequence[Sink] | None = None
+    directory: bool = False
+    warn: bool = True
 
 
 class Operation:

@@ -31,7 +31,7 @@ from ._exceptions import (
     UnexpectedStatusCode,
 )
 from ._names import encode_directory, encode_name, host_url
-from ._operation import Operation, Sink
+from ._operation import Job, Operation, Sink
 from ._pool import EnginePool
 from ._results import HostResult, OperationResult, Outcome, RemoteStat, describe_failures
 from ._sources import OpenSource, Source, open_source
@@ -157,40 +157,84 @@ class Replicator:
         order of ``items``.
         """
         batch = list(items)
-        target_lists = [self._targets(name, hosts) for name, _ in batch]
+        chosen = None if hosts is None else tuple(hosts)
+        target_lists = [self._targets(name, chosen) for name, _ in batch]  # names checked
         if self._config.make_directories:
             for targets in target_lists:
                 self._make_directories(targets)
+        jobs = [Job("PUT", name, chosen, source) for name, source in batch]
+        index = {id(job): position for position, job in enumerate(jobs)}
         results: list[OperationResult | None] = [None] * len(batch)
-        running: dict[int, tuple[int, Operation, OpenSource]] = {}  # by id(op)
-        delivered = 0
 
-        def conclude(index: int, result: OperationResult) -> None:
-            results[index] = result
+        def conclude(job: Job, result: OperationResult) -> None:
+            results[index[id(job)]] = result
             if on_result is not None:
                 on_result(result)
 
-        def operations() -> Iterator[Operation]:
-            for index, ((name, source), targets) in enumerate(
-                zip(batch, target_lists, strict=True)
-            ):
-                try:
-                    op, opened = self._prepare(name, source, targets)
-                except SourceError as error:
-                    result = OperationResult("PUT", name, (), error)
-                    self._log(result)
-                    conclude(index, result)
+        self.run_jobs(jobs, on_result=conclude, on_progress=on_progress, directories_made=True)
+        done = [result for result in results if result is not None]
+        assert len(done) == len(batch)
+        return done
+
+    def run_jobs(
+        self,
+        jobs: Iterable[Job | None],
+        *,
+        on_result: Callable[[Job, OperationResult], None],
+        on_progress: Callable[[int], None] | None = None,
+        concurrency: int | None = None,
+        directories_made: bool = False,
+    ) -> None:
+        """Run jobs through one loop as they come, ``concurrency`` (default
+        ``config.concurrency``) at a time, each fanned out to its hosts.
+
+        ``jobs`` is read as room frees up and may be a generator that makes
+        jobs from results (list a directory, then send its files); ``None``
+        from it means "nothing ready yet" (see :meth:`Engine.run`).  A job's
+        source is opened when its turn comes; one that cannot be opened gives
+        a result with ``source_error`` and no host results.  ``on_result`` is
+        called with each job and its result as it finishes; ``on_progress``
+        about ten times a second with the bytes delivered so far, summed over
+        hosts.  With ``make_directories`` a PUT's directories are made just
+        before it (unless the caller made them: ``directories_made``).
+        """
+        running: dict[int, tuple[Job, Operation, OpenSource | None]] = {}  # by id(op)
+        delivered = 0
+        make_directories = self._config.make_directories and not directories_made
+
+        def operations() -> Iterator[Operation | None]:
+            for job in jobs:
+                if job is None:
+                    yield None
                     continue
-                running[id(op)] = (index, op, opened)
+                encoded = encode_directory(job.name) if job.directory else None
+                targets = self._targets(job.name, job.hosts, encoded)
+                opened: OpenSource | None = None
+                if job.method == "PUT":
+                    if job.source is None:
+                        raise ValueError(f"PUT {job.name!r}: a PUT job needs a source")
+                    if make_directories:
+                        self._make_directories(targets)
+                    try:
+                        op, opened = self._prepare(job.name, job.source, targets)
+                    except SourceError as error:
+                        result = OperationResult("PUT", job.name, (), error)
+                        self._log(result)
+                        on_result(job, result)
+                        continue
+                else:
+                    op = Operation(job.method, job.name, targets, sinks=job.sinks)
+                running[id(op)] = (job, op, opened)
                 yield op
 
         def finished(op: Operation) -> None:
             nonlocal delivered
-            index, _, opened = running.pop(id(op))
-            opened.close()
-            result = self._conclude(op)
+            job, _, opened = running.pop(id(op))
+            if opened is not None:
+                opened.close()
+            result = self._conclude(op, warn=job.warn)
             delivered += sum(host.transferred for host in result.hosts)
-            conclude(index, result)
+            on_result(job, result)
 
         def tick() -> None:
             assert on_progress is not None
@@ -200,7 +244,7 @@ class Replicator:
         try:
             engine.run(
                 operations(),
-                concurrency=self._config.concurrency,
+                concurrency=concurrency or self._config.concurrency,
                 on_done=finished,
                 on_tick=None if on_progress is None else tick,
             )
@@ -209,12 +253,10 @@ class Replicator:
             for _, op, opened in running.values():  # left over only when run() raised
                 if op.window is not None:
                     op.window.close()
-                opened.close()
+                if opened is not None:
+                    opened.close()
         if on_progress is not None:
             on_progress(delivered)
-        done = [result for result in results if result is not None]
-        assert len(done) == len(batch)
-        return done
 
     def delete(self, name: str, *, hosts: Iterable[str] | None = None) -> OperationResult:
         """Delete one file on every host (or on ``hosts``); a missing copy only warns."""
@@ -411,7 +453,7 @@ class Replicator:
             window.position(index) for index in range(len(op.targets)) if op.transfers[index]
         )
 
-    def _conclude(self, op: Operation) -> OperationResult:
+    def _conclude(self, op: Operation, *, warn: bool = True) -> OperationResult:
         source_error = None
         if op.window is not None:
             if op.window.error is not None:
@@ -421,7 +463,7 @@ class Replicator:
                 source_error.__cause__ = op.window.error
             op.window.close()
         result = OperationResult(op.method, op.name, op.host_results(), source_error)
-        self._log(result)
+        self._log(result, warn=warn)
         if op.method == "PUT" and self._config.make_directories and not result.ok:
             self._forget_directories(result)
         return result
@@ -482,7 +524,7 @@ class Replicator:
                 host=result.host,
             )
 
-    def _log(self, result: OperationResult) -> None:
+    def _log(self, result: OperationResult, *, warn: bool = True) -> None:
         method, name = result.method, result.name
         if result.source_error is not None:
             logger.error("%s", result.source_error, extra=log_extra(method, name, None))
@@ -491,7 +533,7 @@ class Replicator:
             if host_result.error is not None:
                 if result.source_error is None:  # else one line above says why all aborted
                     self._log_failure(method, name, host_result.error)
-            elif host_result.outcome in _WARNED:  # identity: Enum's __hash__ is Python code
+            elif warn and host_result.outcome in _WARNED:  # identity: no Enum hashing
                 logger.warning(
                     _WARNINGS[host_result.outcome],
                     name,

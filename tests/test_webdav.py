@@ -163,7 +163,7 @@ def test_what_cannot_be_trusted_is_refused_whole(body: bytes, reason: str) -> No
     assert str(pickle.loads(pickle.dumps(error))) == str(error)
 
 
-def test_the_request_body_asks_for_the_resourcetype_only() -> None:
+def test_the_request_body_asks_for_the_type_size_and_date_only() -> None:
     import xml.etree.ElementTree as ET
 
     root = ET.fromstring(PROPFIND_BODY)
@@ -172,4 +172,43 @@ def test_the_request_body_asks_for_the_resourcetype_only() -> None:
         "{DAV:}propfind",
         "{DAV:}prop",
         "{DAV:}resourcetype",
+        "{DAV:}getcontentlength",
+        "{DAV:}getlastmodified",
     ]
+
+
+def test_sizes_and_dates_of_files() -> None:
+    def with_facts(href: str, length: str, modified: str) -> str:
+        return entry(href, collection=False).replace(
+            "<D:prop>",
+            f"<D:prop><D:getcontentlength>{length}</D:getcontentlength>"
+            f"<D:getlastmodified>{modified}</D:getlastmodified>",
+        )
+
+    body = multistatus(
+        entry("/media/photos/", collection=True),
+        with_facts("/media/photos/a.jpg", "4096", "Sun, 06 Nov 1994 08:49:37 GMT"),
+        with_facts("/media/photos/b.jpg", " 12 ", "Sunday, 06-Nov-94 08:49:37 GMT"),  # RFC 850
+        with_facts("/media/photos/c.jpg", "-1", "yesterday"),  # unreadable: unknown
+        entry("/media/photos/d.jpg", collection=False),  # nothing said
+    )
+    facts = parse(body).facts
+    assert facts == {
+        "a.jpg": (4096, 784111777.0),
+        "b.jpg": (12, 784111777.0),
+        "c.jpg": (None, None),
+        "d.jpg": (None, None),
+    }
+
+
+def test_sizes_and_dates_in_a_separate_propstat() -> None:
+    body = b"""<?xml version="1.0"?>
+    <D:multistatus xmlns:D="DAV:">
+      <D:response><D:href>/media/photos/x</D:href>
+        <D:propstat><D:prop><D:getcontentlength/></D:prop>
+                    <D:status>HTTP/1.1 404 Not Found</D:status></D:propstat>
+        <D:propstat><D:prop><D:getlastmodified>Sun, 06 Nov 1994 08:49:37 GMT</D:getlastmodified>
+                    <D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>
+      </D:response>
+    </D:multistatus>"""
+    assert parse(body).facts == {"x": (None, 784111777.0)}
