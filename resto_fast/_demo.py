@@ -2,7 +2,7 @@
 
 Starts the media servers in a child process (``resto-fast serve``), so the
 replicating process has its CPU to itself as on an application server;
-replicates many small files and one large one with a progress bar; then
+replicates many small files and one large one with a progress display; then
 reads every copy back from every host over HTTP and checks its size and
 SHA-256 against the source, and prints what each host received.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ import pycurl
 
 from . import __version__
 from ._buffer import IMPLEMENTATION
+from ._progress import Display, Meter, human_bytes
 from ._replicator import Replicator
 from ._results import OperationResult
 
@@ -39,49 +41,6 @@ class _File:
     path: Path
     size: int
     sha256: str
-
-
-class _Progress:
-    """A one-line progress bar on a terminal; a single summary line elsewhere."""
-
-    def __init__(self, label: str, total_bytes: int, total_files: int, stream: TextIO) -> None:
-        self.label = label
-        self.total_bytes = max(total_bytes, 1)
-        self.total_files = total_files
-        self.stream = stream
-        self.live = stream.isatty()
-        self.started = time.perf_counter()
-        self.bytes = 0
-        self.files = 0
-        self._drawn = 0.0
-
-    def file_done(self, result: OperationResult) -> None:
-        self.files += 1
-        self._draw()
-
-    def advance(self, delivered: int) -> None:
-        self.bytes = delivered
-        self._draw()
-
-    def _line(self) -> str:
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        filled = int(30 * self.bytes / self.total_bytes)
-        return (
-            f"  {self.label:<12} [{'#' * filled}{'.' * (30 - filled)}] "
-            f"{self.files:>5}/{self.total_files} files  {self.bytes / MiB:8.1f} MiB  "
-            f"{self.bytes / MiB / elapsed:7.1f} MiB/s"
-        )
-
-    def _draw(self) -> None:
-        now = time.perf_counter()
-        if self.live and now - self._drawn > 0.05:
-            self._drawn = now
-            self.stream.write("\r" + self._line())
-            self.stream.flush()
-
-    def finish(self) -> None:
-        self.stream.write(("\r" if self.live else "") + self._line() + "\n")
-        self.stream.flush()
 
 
 def _scratch_base(needed: int) -> str | None:
@@ -129,7 +88,7 @@ def _media_servers(count: int, root: Path) -> Iterator[list[str]]:
         "-m",
         "resto_fast",
         "serve",
-        "--count",
+        "--servers",
         str(count),
         "--root",
         str(root),
@@ -172,7 +131,7 @@ def _verify(replicator: Replicator, files: list[_File], host: str) -> int:
 
 def run_demo(
     *,
-    hosts: int = 3,
+    servers: int = 3,
     small_files: int = 500,
     small_size: int = 16 * 1024,
     large_size: int = 256 * MiB,
@@ -184,11 +143,12 @@ def run_demo(
     libcurl = pycurl.version_info()[1]
     print(f"resto_fast {__version__}: {IMPLEMENTATION} chunk buffer, libcurl {libcurl}", file=out)
     with tempfile.TemporaryDirectory(
-        prefix="resto-demo-", dir=workdir or _scratch_base(total * (hosts + 1))
+        prefix="resto-demo-", dir=workdir or _scratch_base(total * (servers + 1))
     ) as tmp:
+        large_text = f" and one of {human_bytes(large_size)}" if large_size else ""
         print(
-            f"generating {small_files} small files (up to {small_size // 1024} KiB) and one of "
-            f"{large_size / MiB:.0f} MiB in {tmp}",
+            f"generating {small_files} small files (up to {human_bytes(small_size)})"
+            f"{large_text} in {tmp}",
             file=out,
         )
         files = _generate(Path(tmp) / "sources", small_files, small_size, large_size)
@@ -197,7 +157,7 @@ def run_demo(
             [f for f in files if f.path.name == "large"],
         )
         with (
-            _media_servers(hosts, Path(tmp) / "servers") as host_list,
+            _media_servers(servers, Path(tmp) / "servers") as host_list,
             Replicator(host_list, "/media/", timeout=5) as replicator,
         ):
             print(
@@ -210,15 +170,24 @@ def run_demo(
             for label, batch in (("small files", small), ("large file", large)):
                 if not batch:
                     continue
-                bar = _Progress(
-                    label, sum(f.size for f in batch) * len(host_list), len(batch), sys.stderr
+                meter = Meter(
+                    label, total=len(batch), bytes_total=sum(f.size for f in batch) * len(host_list)
                 )
-                results += replicator.put_many(
-                    [(f.name, f.path) for f in batch],
-                    on_result=bar.file_done,
-                    on_progress=bar.advance,
-                )
-                bar.finish()
+                with Display([meter], interval=math.inf) as display:
+
+                    def file_done(result: OperationResult, meter: Meter = meter) -> None:
+                        meter.done += 1
+
+                    def advance(
+                        delivered: int, meter: Meter = meter, display: Display = display
+                    ) -> None:
+                        meter.bytes_done = delivered
+                        display.refresh()
+
+                    results += replicator.put_many(
+                        [(f.name, f.path) for f in batch], on_result=file_done, on_progress=advance
+                    )
+                    meter.finished = time.monotonic()
             elapsed = time.perf_counter() - started
             print("verifying every copy on every host (size and SHA-256, over HTTP)...", file=out)
             verified = {host: _verify(replicator, files, host) for host in host_list}
