@@ -136,9 +136,10 @@ def run_demo(
     small_size: int = 16 * 1024,
     large_size: int = 256 * MiB,
     workdir: str | None = None,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> int:
     """Run the demo; 0 when every copy on every host was verified."""
+    out = out or sys.stdout
     total = small_files * small_size // 2 + large_size
     libcurl = pycurl.version_info()[1]
     print(f"resto_fast {__version__}: {IMPLEMENTATION} chunk buffer, libcurl {libcurl}", file=out)

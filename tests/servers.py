@@ -151,6 +151,7 @@ class Nginx:
         self.status_ports: dict[int, int] = {}
         self.plain_port = 0
         self.strict_port = 0
+        self.small_body_port = 0
         self.process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -190,6 +191,12 @@ class Nginx:
         until the directory is made with MKCOL, as Apache's and lighttpd's WebDAV do."""
         return f"127.0.0.1:{self.strict_port}"
 
+    @property
+    def small_body_host(self) -> str:
+        """A full media host on host 0's root that refuses bodies over 1 MiB with 413, as
+        nginx does by default (``client_max_body_size 1m``)."""
+        return f"127.0.0.1:{self.small_body_port}"
+
     def root(self, index: int) -> Path:
         return self.workdir / f"root{index}"
 
@@ -203,6 +210,10 @@ class Nginx:
             root = self.root(index)
             shutil.rmtree(root, ignore_errors=True)
             root.mkdir(parents=True)
+        self.clear_log()
+
+    def clear_log(self) -> None:
+        """Forget the requests logged so far (the roots stay as they are)."""
         # nginx logs a request just after sending its response, so the last test's final
         # line may still be on its way: start counting once the log has been still 10 ms.
         size = -1
@@ -260,6 +271,7 @@ class Nginx:
             self.status_ports = {code: free_port() for code in self.status_codes}
             self.plain_port = free_port()
             self.strict_port = free_port()
+            self.small_body_port = free_port()
             self._write_config()
             if self._launch():
                 self.clear()
@@ -291,7 +303,7 @@ class Nginx:
         )
         deadline = time.monotonic() + 10
         pending = set(self.ports) | set(self.tls_ports) | set(self.status_ports.values())
-        pending |= {self.plain_port, self.strict_port}
+        pending |= {self.plain_port, self.strict_port, self.small_body_port}
         while pending and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
@@ -332,6 +344,7 @@ class Nginx:
                 )
             ]
             + [(0, f"127.0.0.1:{self.strict_port}", "dav_methods PUT DELETE MKCOL;")]
+            + [(0, f"127.0.0.1:{self.small_body_port}", f"{media} client_max_body_size 1m;")]
         )
         tls_files = (
             f"ssl_certificate {self.certificate}; ssl_certificate_key {work}/tls/key.pem;"
@@ -582,6 +595,45 @@ class EarlyAnswer(_Peer):
         if read_request_head(conn, b"") is not None:
             conn.sendall(self.answer)
             self._stopped.wait()
+
+
+class Relay(_Peer):
+    """Forwards every connection to ``target`` (another host's port), the requests at
+    ``rate`` bytes a second at most (a slow link), until ``cut()``, which resets every
+    relayed connection and refuses new ones: a host going down mid-run."""
+
+    def __init__(self, target: str, *, rate: int | None = None) -> None:
+        self.target = target
+        self.rate = rate
+        self.cut_off = threading.Event()
+        super().__init__(receive_buffer=64 * 1024 if rate else None)
+
+    def serve(self, conn: socket.socket) -> None:
+        if self.cut_off.is_set():
+            return
+        address, port = self.target.rsplit(":", 1)
+        upstream = socket.create_connection((address, int(port)))
+        self.connections.append(upstream)
+        threading.Thread(target=self._pump, args=(upstream, conn), daemon=True).start()
+        self._pump(conn, upstream, self.rate)
+
+    def _pump(self, source: socket.socket, sink: socket.socket, rate: int | None = None) -> None:
+        step = max(1, rate // 50) if rate else 65536
+        with contextlib.suppress(OSError):
+            while data := source.recv(step):
+                sink.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        self.cut_off.set()
+        self._listener.close()
+        for conn in self.connections:
+            with contextlib.suppress(OSError):
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                conn.close()
 
 
 @contextlib.contextmanager

@@ -1,24 +1,35 @@
-"""The resto-fast command: the demo end to end, and its size parsing."""
+"""The resto-fast command: the demo end to end, size parsing, and one voice across subcommands."""
 
 from __future__ import annotations
 
 import argparse
+import socket
 import subprocess
 import sys
 
 import pytest
 
 from resto_fast import BUFFER_IMPLEMENTATION, __version__
-from resto_fast._cli import main, parse_size
+from resto_fast._cli import build_parser, main, parse_size
 
 
 def test_the_demo_replicates_and_verifies_every_copy(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["demo", "--hosts", "2", "--files", "30", "--file-size", "8KiB", "--large", "3MiB"])
+    argv = ["demo", "--servers", "2", "--files", "30", "--file-size", "8KiB", "--large", "3MiB"]
+    code = main(argv)
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"{BUFFER_IMPLEMENTATION} chunk buffer" in out
     assert "OK: 31 files x 2 hosts, every copy verified" in out
     assert out.count("31/31") == 2  # the per-host table: every copy verified on each host
+
+
+def test_the_demo_without_a_large_file_does_not_mention_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--servers", "1", "--files", "5", "--large", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "generating 5 small files (up to 16.0 KiB) in" in out
+    assert "MiB in" not in out.splitlines()[1]
 
 
 @pytest.mark.parametrize(
@@ -44,6 +55,63 @@ def test_version_names_the_buffer() -> None:
     assert out.strip() == f"resto_fast {__version__} ({BUFFER_IMPLEMENTATION} buffer)"
 
 
-def test_serve_refuses_zero_servers(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        main(["serve", "--count", "0"])
+def test_every_subcommand_is_described() -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) == {"sync", "verify", "doctor", "demo", "serve"}
+    for name, sub in commands.choices.items():
+        assert sub.description, name
+        assert len(sub.description) > 40, name
+        assert all(a.help for a in sub._actions if a.dest not in ("help", "_")), name
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["serve", "--servers", "0"], "serve: error: argument --servers: must be at least 1"),
+        (["demo", "--servers", "0"], "demo: error: argument --servers: must be at least 1"),
+        (["demo", "--hosts", "2"], "demo: error: demo --hosts is now --servers N"),
+        (["serve", "--count", "2"], "serve: error: serve --count is now --servers N"),
+        (["sync", "/tmp", "--base-url", "/m/"], "sync: error: the following arguments are"),
+    ],
+)
+def test_usage_errors_are_one_line_from_the_subcommand(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert says in err
+    assert err.splitlines()[-1].startswith("resto-fast " + argv[0])
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--hosts", "a b"], "invalid media host 'a b'"),
+        (["--hosts", "h:1", "--base-url", "/m/?q"], "query or fragment"),
+    ],
+)
+def test_configuration_errors_are_one_line_and_status_2(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    full = ["verify", "/tmp", *argv] + ([] if "--base-url" in argv else ["--base-url", "/m/"])
+    assert main(full) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("resto-fast verify: error: ")
+    assert says in err
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--servers", "1", "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"resto-fast serve: error: cannot listen on 127.0.0.1:{port}: the port is in use "
+        "(choose another --port, or leave it out for free ports)"
+    )

@@ -17,7 +17,7 @@ from .._config import ReplicatorConfig
 from .._progress import Display, Meter
 from .options import SyncOptions
 from .report import EXIT_INTERRUPTED, SyncReport, Tally
-from .run import run_sync
+from .run import check_source, run_sync
 
 __all__ = ["execute", "options_from_args", "run_command"]
 
@@ -117,9 +117,11 @@ def execute(
         if not quiet:
             display.print(f"{options.command}: {line}", stream=err)
 
-    err.write(f"{options.command}: {options.source} -> {', '.join(options.config.hosts)}\n")
+    check_source(options)  # a missing source, or --delete from an empty one: before anything
+    if not quiet:
+        err.write(f"{options.command}: {options.source} -> {', '.join(options.config.hosts)}\n")
     with display, _logging_to(display, err, logging.ERROR if quiet else logging.WARNING):
-        report = run_sync(options, say=say, note=note, on_tally=on_tally)
+        report = run_sync(options, say=say, note=note, on_tally=on_tally, checked=True)
         on_tally(report.tally)
         for meter in meters:
             meter.finished = time.monotonic()

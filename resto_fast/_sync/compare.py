@@ -61,7 +61,7 @@ def compare_file(
     if size != source[0]:
         return "size"
     if checksum:
-        return "same size"
+        return "same size" if size else None  # two empty files are the same file
     if modified is not None and modified < int(source[1]):
         return "older"
     return None

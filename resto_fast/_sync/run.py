@@ -35,7 +35,7 @@ from .report import SyncReport, Tally
 from .tree import Directory, SourceHostError, source_is_empty, walk_host, walk_local
 from .worker import END, Worker
 
-__all__ = ["Interrupted", "run_sync"]
+__all__ = ["Interrupted", "check_source", "run_sync"]
 
 logger = logging.getLogger("resto_fast")
 
@@ -49,11 +49,15 @@ class Interrupted(Exception):
     """The run was asked to stop (Ctrl-C, SIGTERM, or its ``stop`` event)."""
 
 
-def check_source(options: SyncOptions, replicator: Replicator) -> None:
+def check_source(options: SyncOptions, replicator: Replicator | None = None) -> None:
     """Refuse to start without a source, and ``--delete`` from an empty one.
 
     A mistyped path must not make every media server empty.
     """
+    if replicator is None:
+        with Replicator.from_config(options.config) as own:
+            check_source(options, own)
+        return
     where = options.prefix
     if options.source_dir is not None:
         top = os.path.join(options.source_dir, where) if where else options.source_dir
@@ -108,6 +112,7 @@ def run_sync(
     note: Say,
     on_tally: Callable[[Tally], None] | None = None,
     stop: threading.Event | None = None,
+    checked: bool = False,
 ) -> SyncReport:
     """Run one sync or verify to the end (or until stopped); the report says what happened.
 
@@ -115,12 +120,14 @@ def run_sync(
     ``note`` the lines about the run (a host given up, a refused name);
     ``on_tally`` the counts so far, a few times a second.  Raises
     :class:`ConfigurationError` before any change when the source is
-    missing, or empty with ``--delete``.
+    missing, or empty with ``--delete`` (unless the caller ``checked`` it
+    with :func:`check_source`).
     """
     stop = stop or threading.Event()
     started = time.monotonic()
     with Replicator.from_config(options.config) as replicator:
-        check_source(options, replicator)
+        if not checked:
+            check_source(options, replicator)
         if options.processes == 1:
             tally, interrupted, incomplete = _in_process(
                 options, replicator, say, note, on_tally, stop
