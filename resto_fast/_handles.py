@@ -19,7 +19,8 @@ from ._webdav import PROPFIND_BODY
 
 __all__ = ["HandlePool"]
 
-# GET bodies arrive in bigger pieces than libcurl's 16 KiB default: fewer Python calls.
+# GET bodies and listings arrive in bigger pieces than libcurl's 16 KiB default: fewer
+# Python calls.
 _DOWNLOAD_BUFFER_SIZE = 256 * 1024
 
 
@@ -103,6 +104,7 @@ class HandlePool:
             handle.setopt(pycurl.CUSTOMREQUEST, "PROPFIND")
             handle.setopt(pycurl.HTTPHEADER, _PROPFIND_HEADERS)
             handle.setopt(pycurl.POSTFIELDS, PROPFIND_BODY)
+            handle.setopt(pycurl.BUFFERSIZE, _DOWNLOAD_BUFFER_SIZE)  # listings run to megabytes
         else:
             raise ValueError(f"unsupported handle kind {kind!r}")
         return handle

@@ -47,6 +47,10 @@ _MONTHS = {
     )
 }
 
+# Dates already read: files saved in the same second share one (bounded; cleared when full).
+_DATES: dict[str, float] = {}
+_DATES_KEPT = 4096
+
 #: What a listing says of a file: its size and modification time, each None when not given.
 FileFacts = tuple["int | None", "float | None"]
 
@@ -161,7 +165,18 @@ def http_date(text: str | None) -> float | None:
     """
     if text is None:
         return None
-    text = text.strip()
+    known = _DATES.get(text)
+    if known is not None:
+        return known
+    when = _read_http_date(text.strip())
+    if when is not None:
+        if len(_DATES) >= _DATES_KEPT:
+            _DATES.clear()
+        _DATES[text] = when
+    return when
+
+
+def _read_http_date(text: str) -> float | None:
     try:
         if len(text) == 29 and text.endswith(" GMT") and text[3:5] == ", ":
             return float(

@@ -11,8 +11,9 @@ for each request, with the path percent-decoded.
 ``PROPFIND`` lists a directory as a WebDAV server does (``Depth`` 0 or 1;
 ``infinity`` is refused with 403, as nginx does): a directory exists when a
 file lies somewhere under it (in memory) or when it is one on disk (under a
-directory); the root always does.  Every entry says its ``resourcetype`` and
-nothing else, whatever properties the request asked for.
+directory); the root always does.  Every entry says its ``resourcetype``, and
+a file its ``getcontentlength`` and ``getlastmodified``, whatever properties
+the request asked for.
 
 It is not meant to face the internet; in production use nginx, lighttpd or
 Apache (see the docs).
@@ -337,31 +338,52 @@ class _Handler(BaseHTTPRequestHandler):
         if listing is None:
             self._reply(404)
             return
-        directories, files = listing if depth == "1" else ([], [])
+        directories, names = listing if depth == "1" else ([], [])
+        store = self.server.files
+        files = []
+        prefix = f"{directory}/" if directory else ""
+        for name in names:
+            try:
+                files.append((name, store.size(prefix + name), store.modified(prefix + name)))
+            except KeyError:  # deleted since it was listed
+                continue
         body = _multistatus(directory, directories, files)
         headers = {"Content-Type": 'application/xml; charset="utf-8"'}
         self._reply(207, length=len(body), headers=headers)
         self.wfile.write(body)
 
 
-def _multistatus(directory: str, directories: list[str], files: list[str]) -> bytes:
-    """A WebDAV multistatus body: the directory, then each member, with its resourcetype.
+def _multistatus(
+    directory: str, directories: list[str], files: list[tuple[str, int, float]]
+) -> bytes:
+    """A WebDAV multistatus body: the directory, then each member, with its resourcetype,
+    and for a file its size and date (what a resync compares).
 
     Hrefs are percent-encoded absolute paths, which leaves nothing to escape for XML.
     """
     base = f"/{directory}/" if directory else "/"
-    entries = [(base, True)]
-    entries += [(f"{base}{name}/", True) for name in directories]
-    entries += [(f"{base}{name}", False) for name in files]
-    responses = "".join(
-        f"<D:response><D:href>{quote(href)}</D:href><D:propstat><D:prop><D:resourcetype>"
-        f"{'<D:collection/>' if collection else ''}</D:resourcetype></D:prop>"
-        "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n"
-        for href, collection in entries
-    )
+    collection = "<D:resourcetype><D:collection/></D:resourcetype>"
+
+    def response(href: str, props: str) -> str:
+        return (
+            f"<D:response><D:href>{quote(href)}</D:href><D:propstat><D:prop>{props}</D:prop>"
+            "<D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>\n"
+        )
+
+    responses = [response(base, collection)]
+    responses += [response(f"{base}{name}/", collection) for name in directories]
+    responses += [
+        response(
+            f"{base}{name}",
+            f"<D:resourcetype/><D:getcontentlength>{size}</D:getcontentlength>"
+            f"<D:getlastmodified>{email.utils.formatdate(modified, usegmt=True)}"
+            "</D:getlastmodified>",
+        )
+        for name, size, modified in files
+    ]
     return (
         '<?xml version="1.0" encoding="utf-8"?>\n'
-        f'<D:multistatus xmlns:D="DAV:">\n{responses}</D:multistatus>\n'
+        f'<D:multistatus xmlns:D="DAV:">\n{"".join(responses)}</D:multistatus>\n'
     ).encode()
 
 

@@ -636,6 +636,71 @@ class Relay(_Peer):
                 conn.close()
 
 
+class SyntheticTree(_Peer):
+    """A WebDAV host that lists a tree it does not hold: ``directories`` directories of
+    ``files`` files each under ``/media/`` (every file ``size`` bytes, one date), answered
+    to ``PROPFIND`` ``Depth: 1`` as nginx would.  For scale: a million names without a
+    million files on disk; nothing else is served (404)."""
+
+    DATE = "Sun, 01 Nov 2026 10:00:00 GMT"
+
+    def __init__(self, directories: int, files: int, *, size: int = 4096) -> None:
+        self.directories = directories
+        entry = (
+            "<D:response><D:href>/media/{dir}/f{n:06}.bin</D:href><D:propstat><D:prop>"
+            f"<D:getcontentlength>{size}</D:getcontentlength>"
+            f"<D:getlastmodified>{self.DATE}</D:getlastmodified>"
+            "<D:resourcetype/></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat>"
+            "</D:response>\n"
+        )
+        # One directory's listing, with a placeholder for its name: made once, filled per request.
+        self._listing = (
+            self._head("/media/{dir}/")
+            + "".join(entry.replace("{n:06}", f"{n:06}") for n in range(files))
+            + "</D:multistatus>\n"
+        ).encode()
+        top = "".join(
+            f"<D:response><D:href>/media/d{d:04}/</D:href><D:propstat><D:prop><D:resourcetype>"
+            "<D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status>"
+            "</D:propstat></D:response>\n"
+            for d in range(directories)
+        )
+        self._top = (self._head("/media/") + top + "</D:multistatus>\n").encode()
+        super().__init__()
+
+    @staticmethod
+    def _head(href: str) -> str:
+        return (
+            '<?xml version="1.0" encoding="utf-8" ?>\n<D:multistatus xmlns:D="DAV:">\n'
+            f"<D:response><D:href>{href}</D:href><D:propstat><D:prop><D:resourcetype>"
+            "<D:collection/></D:resourcetype></D:prop><D:status>HTTP/1.1 200 OK</D:status>"
+            "</D:propstat></D:response>\n"
+        )
+
+    def serve(self, conn: socket.socket) -> None:
+        pending = b""
+        while (request := read_request_head(conn, pending)) is not None:
+            path, length, pending = request
+            while len(pending) < length:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                pending += data
+            pending = pending[length:]
+            conn.sendall(self._answer(path))
+
+    def _answer(self, path: str) -> bytes:
+        body = None
+        if path == "/media/":
+            body = self._top
+        elif re.fullmatch(r"/media/d\d{4}/", path) and int(path[8:12]) < self.directories:
+            body = self._listing.replace(b"{dir}", path[7:12].encode())
+        if body is None:
+            return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+        head = b"HTTP/1.1 207 Multi-Status\r\nContent-Type: text/xml; charset=utf-8\r\n"
+        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
 @contextlib.contextmanager
 def running(peer: _Peer) -> Iterator[_Peer]:
     try:

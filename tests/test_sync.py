@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.media_sets import running_embedded
 from tests.servers import BlackHole, Nginx, free_port
 from tests.sync_support import (
     ODD_NAMES,
@@ -364,3 +365,15 @@ def test_a_missing_source_directory_is_a_usage_error(
     assert code == 2
     assert err.strip().endswith("does not exist")
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_the_embedded_servers_are_synced_and_verified_too(source: Path, capsys: Capsys) -> None:
+    with running_embedded(2) as servers:
+        hosts = [server.host for server in servers]
+        assert run(capsys, *sync_args("sync", source, hosts))[0] == 0
+        for server in servers:
+            held = {name.removeprefix("media/"): server.get_file(name) for name in server.files}
+            assert held == tree(source)
+            server.log.clear()
+        assert run(capsys, *sync_args("sync", source, hosts, "--delete"))[0] == 0
+        assert {method for server in servers for method, _, _ in server.log} == {"PROPFIND"}
