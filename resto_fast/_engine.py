@@ -147,8 +147,17 @@ class Engine:
         self._stall_interval = config.timeout / 8
         multi = pycurl.CurlMulti()
         multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
-        multi.setopt(pycurl.M_MAXCONNECTS, max(16, len(config.hosts) * config.concurrency))
         self._multi = multi
+        self._max_connections = 0
+        self._keep_connections(config.concurrency)
+
+    def _keep_connections(self, concurrency: int) -> None:
+        """Let libcurl's connection cache hold one connection per transfer in flight (and one
+        more host's worth: a sync also reads a source host), so none is closed for room."""
+        wanted = max(16, (len(self._config.hosts) + 1) * concurrency)
+        if wanted > self._max_connections:
+            self._multi.setopt(pycurl.M_MAXCONNECTS, wanted)
+            self._max_connections = wanted
 
     def close(self) -> None:
         """Close every handle and connection; the engine cannot be used afterwards."""
@@ -178,6 +187,7 @@ class Engine:
         callback, a signal), every transfer still running is aborted before
         the exception leaves: nothing is left half-sent on a reused handle.
         """
+        self._keep_connections(concurrency)
         queue = iter(operations)
         in_flight: list[Operation] = []
         exhausted = False

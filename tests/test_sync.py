@@ -377,3 +377,15 @@ def test_the_embedded_servers_are_synced_and_verified_too(source: Path, capsys: 
             server.log.clear()
         assert run(capsys, *sync_args("sync", source, hosts, "--delete"))[0] == 0
         assert {method for server in servers for method, _, _ in server.log} == {"PROPFIND"}
+
+
+def test_connections_are_kept_alive_across_the_run(
+    dav_media: Nginx, source: Path, capsys: Capsys
+) -> None:
+    # More transfers in flight than the Replicator's own concurrency (8) would keep connections for.
+    argv = sync_args("sync", source, dav_media.hosts, "--concurrency", "16")
+    assert run(capsys, *argv)[0] == 0
+    for host in dav_media.hosts:
+        requests = dav_media.requests(host)
+        assert len(requests) > 30
+        assert len({request.connection for request in requests}) <= 16  # one per transfer at most
