@@ -27,12 +27,15 @@ import pycurl
 
 from . import __version__
 from ._buffer import IMPLEMENTATION
+from ._config import ReplicatorConfig
 from ._progress import Display, Meter, human_bytes
 from ._replicator import Replicator
 from ._results import OperationResult
 
 MiB = 1024 * 1024
 _BLOCK = MiB
+_LARGE_NAME = "video/large movie.mp4"
+_DRIFT = 25  # files one server loses before the resync part of the demo
 
 
 @dataclass(frozen=True)
@@ -61,11 +64,13 @@ def _generate(directory: Path, count: int, largest: int, large: int) -> list[_Fi
         data = index.to_bytes(4, "big") + pool[index % 4096 : index % 4096 + size]
         data = data[:size]
         name = f"uploads/{index // 100:02}/photo-{index:05}.jpg"
-        path = directory / f"small-{index:05}"
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         files.append(_File(name, path, len(data), hashlib.sha256(data).hexdigest()))
     if large:
-        path = directory / "large"
+        path = directory / _LARGE_NAME
+        path.parent.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256()
         block = bytearray(os.urandom(_BLOCK))
         with path.open("wb") as out:
@@ -76,7 +81,7 @@ def _generate(directory: Path, count: int, largest: int, large: int) -> list[_Fi
                 out.write(piece)
                 digest.update(piece)
                 written += len(piece)
-        files.append(_File("video/large movie.mp4", path, large, digest.hexdigest()))
+        files.append(_File(_LARGE_NAME, path, large, digest.hexdigest()))
     return files
 
 
@@ -154,8 +159,8 @@ def run_demo(
         )
         files = _generate(Path(tmp) / "sources", small_files, small_size, large_size)
         small, large = (
-            [f for f in files if f.path.name != "large"],
-            [f for f in files if f.path.name == "large"],
+            [f for f in files if f.name != _LARGE_NAME],
+            [f for f in files if f.name == _LARGE_NAME],
         )
         with (
             _media_servers(servers, Path(tmp) / "servers") as host_list,
@@ -192,14 +197,53 @@ def run_demo(
             elapsed = time.perf_counter() - started
             print("verifying every copy on every host (size and SHA-256, over HTTP)...", file=out)
             verified = {host: _verify(replicator, files, host) for host in host_list}
-        _print_table(out, host_list, results, verified, len(files), elapsed)
-        failed = [r for r in results if not r.ok]
-        complete = all(count == len(files) for count in verified.values())
-        if failed or not complete:
-            print(f"FAILED: {len(failed)} operations failed; some copies did not verify", file=out)
-            return 1
+            _print_table(out, host_list, results, verified, len(files), elapsed)
+            failed = [r for r in results if not r.ok]
+            complete = all(count == len(files) for count in verified.values())
+            if failed or not complete:
+                print(
+                    f"FAILED: {len(failed)} operations failed; some copies did not verify", file=out
+                )
+                return 1
+            if not _converge(Path(tmp), small, host_list, out):
+                return 1
         print(f"OK: {len(files)} files x {len(host_list)} hosts, every copy verified", file=out)
         return 0
+
+
+def _converge(tmp: Path, small: list[_File], hosts: list[str], out: TextIO) -> bool:
+    """Drift, then resync: the last server loses some files and gains a stray; ``verify``
+    finds exactly that, ``sync --delete`` repairs it, and ``verify`` finds nothing more."""
+    from ._sync.command import execute
+    from ._sync.options import SyncOptions
+
+    lost = small[:: max(1, len(small) // _DRIFT)][:_DRIFT]
+    media = tmp / "servers" / f"host{len(hosts) - 1}" / "media"
+    for file in lost:
+        (media / file.name).unlink()
+    (media / "uploads" / "stray.jpg").write_bytes(b"not in the master copy")
+    print(
+        f"\ndrift: {hosts[-1]} loses {len(lost)} files and gains one the master copy lacks; "
+        "resync finds and repairs it",
+        file=out,
+    )
+    config = ReplicatorConfig(hosts=tuple(hosts), base_url="/media/", timeout=5)
+    codes = []
+    for command in ("verify", "sync", "verify"):
+        print(f"\n$ resto-fast {command} SOURCES --hosts ... --delete", file=out)
+        out.flush()
+        options = SyncOptions(
+            config=config,
+            source_dir=str(tmp / "sources"),
+            delete=True,
+            verify=command == "verify",
+            processes=1,
+        )
+        codes.append(execute(options, stdout=out))
+    if codes != [1, 0, 0]:
+        print(f"FAILED: resync exit statuses {codes}, expected [1, 0, 0]", file=out)
+        return False
+    return True
 
 
 def _print_table(

@@ -600,27 +600,39 @@ class EarlyAnswer(_Peer):
 class Relay(_Peer):
     """Forwards every connection to ``target`` (another host's port), the requests at
     ``rate`` bytes a second at most (a slow link), until ``cut()``, which resets every
-    relayed connection and refuses new ones: a host going down mid-run."""
+    relayed connection and refuses new ones: a host going down mid-run.  With
+    ``cut_after``, it cuts itself once that many request bytes have gone through."""
 
-    def __init__(self, target: str, *, rate: int | None = None) -> None:
+    def __init__(
+        self, target: str, *, rate: int | None = None, cut_after: int | None = None
+    ) -> None:
         self.target = target
         self.rate = rate
+        self.cut_after = cut_after
+        self.relayed = 0
         self.cut_off = threading.Event()
         super().__init__(receive_buffer=64 * 1024 if rate else None)
 
     def serve(self, conn: socket.socket) -> None:
-        if self.cut_off.is_set():
+        if self.cut_off.is_set():  # accepted as it was cut: reset it too
+            _reset(conn)
             return
         address, port = self.target.rsplit(":", 1)
         upstream = socket.create_connection((address, int(port)))
         self.connections.append(upstream)
         threading.Thread(target=self._pump, args=(upstream, conn), daemon=True).start()
-        self._pump(conn, upstream, self.rate)
+        self._pump(conn, upstream, requests=True)
 
-    def _pump(self, source: socket.socket, sink: socket.socket, rate: int | None = None) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, *, requests: bool = False) -> None:
+        rate = self.rate if requests else None
         step = max(1, rate // 50) if rate else 65536
         with contextlib.suppress(OSError):
             while data := source.recv(step):
+                if requests and self.cut_after is not None:
+                    self.relayed += len(data)
+                    if self.relayed > self.cut_after:
+                        self.cut()
+                        return
                 sink.sendall(data)
                 if rate:
                     time.sleep(len(data) / rate)
@@ -631,9 +643,19 @@ class Relay(_Peer):
         self.cut_off.set()
         self._listener.close()
         for conn in self.connections:
-            with contextlib.suppress(OSError):
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                conn.close()
+            _reset(conn)
+
+
+def _reset(conn: socket.socket) -> None:
+    """Close with a reset (RST), as a host that goes down does to its peers.
+
+    ``shutdown`` first: a thread blocked in ``recv`` on it holds the socket open
+    (close() alone neither wakes it nor sends anything)."""
+    with contextlib.suppress(OSError):
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.shutdown(socket.SHUT_RD)
+    with contextlib.suppress(OSError):
+        conn.close()
 
 
 class SyntheticTree(_Peer):

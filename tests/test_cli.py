@@ -21,6 +21,11 @@ def test_the_demo_replicates_and_verifies_every_copy(capsys: pytest.CaptureFixtu
     assert f"{BUFFER_IMPLEMENTATION} chunk buffer" in out
     assert "OK: 31 files x 2 hosts, every copy verified" in out
     assert out.count("31/31") == 2  # the per-host table: every copy verified on each host
+    # Then one server drifts, and resync finds exactly that, repairs it, and finds nothing more.
+    assert "loses 25 files and gains one" in out
+    assert out.count("\nmissing   uploads/") == 25
+    assert out.count("\nextra     uploads/stray.jpg") == 1
+    assert out.count("OK: 2 hosts hold every source file and nothing more") == 2
 
 
 def test_the_demo_without_a_large_file_does_not_mention_one(

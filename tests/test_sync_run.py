@@ -77,18 +77,10 @@ def test_a_stopped_run_leaves_no_partial_copy_and_the_next_one_finishes(
 def test_a_host_that_goes_down_mid_run_fails_alone(dav_media: Nginx, tmp_path: Path) -> None:
     root = tmp_path / "master"
     make_tree(root, {f"d{d}/{n}.bin": os.urandom(2048) for d in range(20) for n in range(20)})
-    with Relay(dav_media.hosts[2]) as relay:
-
-        def cut_half_way(tally: Tally) -> None:
-            if tally.sent > 100 and not relay.cut_off.is_set():
-                relay.cut()
-
+    with Relay(dav_media.hosts[2], cut_after=300_000) as relay:  # about a third of the way
         notes: list[str] = []
         report = run_sync(
-            options(root, [*dav_media.hosts[:2], relay.host]),
-            say=print,
-            note=notes.append,
-            on_tally=cut_half_way,
+            options(root, [*dav_media.hosts[:2], relay.host]), say=print, note=notes.append
         )
     assert relay.cut_off.is_set()
     assert report.exit_code == 1

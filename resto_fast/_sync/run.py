@@ -2,12 +2,13 @@
 
 The source is walked in a thread of this process, one directory at a time,
 into a bounded queue.  With one process the worker runs here; with more,
-each worker process (started by ``forkserver``, else ``spawn``: never a
-bare fork of this threaded process) takes the next directory from a shared
-queue, so the load balances itself, and sends back its counts, the lines
-it has to say and its log records, which this process prints in order
-through one display.  Each worker has its own Replicator, CurlMulti and
-connections.
+this process is one of the workers, at work at once, and the others are
+processes (started by ``forkserver``, else ``spawn``: never a bare fork of
+this threaded process) that join as they start; each takes the next
+directory from a shared queue, so the load balances itself, and sends back
+its counts, the lines it has to say and its log records, which this process
+prints in order through one display.  Each worker has its own Replicator,
+CurlMulti and connections.
 
 Ctrl-C (or ``stop``) ends it cleanly: the walk stops, every worker aborts
 its transfers in flight (no host keeps a truncated file: servers discard an
@@ -17,7 +18,6 @@ carries on, since every decision is made from the state it finds.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import multiprocessing
 import os
@@ -133,7 +133,9 @@ def run_sync(
                 options, replicator, say, note, on_tally, stop
             )
         else:
-            tally, interrupted, incomplete = _in_processes(options, say, note, on_tally, stop)
+            tally, interrupted, incomplete = _in_processes(
+                options, replicator, say, note, on_tally, stop
+            )
     return SyncReport(options, tally, time.monotonic() - started, interrupted, incomplete)
 
 
@@ -230,51 +232,144 @@ def _context() -> Any:
 
 def _in_processes(
     options: SyncOptions,
+    replicator: Replicator,
     say: Say,
     note: Say,
     on_tally: Callable[[Tally], None] | None,
     stop: threading.Event,
 ) -> tuple[Tally, bool, str]:
+    """This process is worker 0, at work at once; the others join as they start."""
     context = _context()
     count = options.processes
     directories = context.Queue(maxsize=4 * count)
     events = context.Queue()
     stopping = context.Event()
-    workers = [
-        context.Process(
+    children = {
+        index: context.Process(
             target=_worker_process,
             args=(options, index, directories, events, stopping),
             name=f"resto-sync-{index}",
             daemon=True,
         )
-        for index in range(count)
-    ]
-    for process in workers:
+        for index in range(1, count)
+    }
+    for process in children.values():
         process.start()
+    parent = _Parent(events, children, say, note, on_tally)
     walker = _Walker(options, directories, count, stop)
     walker.start()
-    tallies: dict[int, Tally] = {}
-    finished: dict[int, str] = {}
+
+    def feed(block: bool) -> Directory | str | None:
+        while True:
+            if stop.is_set():
+                raise Interrupted
+            parent.drain()
+            try:
+                item = directories.get(timeout=_QUEUE_WAIT) if block else directories.get_nowait()
+            except queue.Empty:
+                if block:
+                    continue
+                return None
+            return item  # type: ignore[no-any-return]
+
+    def tick(tally: Tally) -> None:
+        if stop.is_set():
+            raise Interrupted
+        parent.tallies[0] = tally
+        parent.drain()
+
+    local = Worker(options, replicator, feed, say=say, note=note, tick=tick)
     interrupted = False
-    deadline: float | None = None
     try:
-        while len(finished) < count:
+        try:
+            local.run()
+            parent.finished[0] = ""
+        except (Interrupted, KeyboardInterrupt):
+            interrupted = True
+        parent.tallies[0] = local.tally
+        if interrupted:
+            stop.set()
+            stopping.set()
+        interrupted = parent.wait(stop, stopping) or interrupted
+    finally:
+        stop.set()
+        stopping.set()
+        parent.end(walker)
+        directories.close()
+        directories.cancel_join_thread()
+    problems = [why for why in parent.finished.values() if why and why != "interrupted"]
+    if walker.error is not None:
+        problems.append(f"the source walk failed: {walker.error}")
+    return parent.total(), interrupted, "; ".join(problems)
+
+
+class _Parent:
+    """The parent's side of the worker processes: their counts, lines, records and ends."""
+
+    def __init__(
+        self,
+        events: Any,
+        children: dict[int, Any],
+        say: Say,
+        note: Say,
+        on_tally: Callable[[Tally], None] | None,
+    ) -> None:
+        self.events = events
+        self.children = children
+        self.say = say
+        self.note = note
+        self.on_tally = on_tally
+        self.tallies: dict[int, Tally] = {}
+        self.finished: dict[int, str] = {}
+
+    def total(self) -> Tally:
+        total = Tally()
+        for tally in self.tallies.values():
+            total.add(tally)
+        return total
+
+    def drain(self, wait: float = 0.0) -> None:
+        """Handle what the workers sent: everything waiting (or the first within ``wait``)."""
+        counted = False
+        while True:
+            try:
+                event = self.events.get(timeout=wait) if wait else self.events.get_nowait()
+            except queue.Empty:
+                break
+            wait = 0.0
+            kind = event[0]
+            if kind in ("tally", "done"):
+                self.tallies[event[1]] = event[2]
+                counted = True
+                if kind == "done":
+                    self.finished[event[1]] = event[3]
+            elif kind == "say":
+                self.say(event[1])
+            elif kind == "note":
+                self.note(event[1])
+            elif kind == "log":
+                record: logging.LogRecord = event[1]
+                logging.getLogger(record.name).handle(record)
+        if self.on_tally is not None and (counted or 0 in self.tallies):
+            self.on_tally(self.total())
+
+    def _dead(self) -> None:
+        for index, process in self.children.items():
+            if index not in self.finished and process.exitcode is not None:
+                self.drain(0.05)  # its last words may still be in the pipe
+                if index not in self.finished:
+                    self.finished[index] = f"worker process {index} died ({process.exitcode})"
+
+    def wait(self, stop: threading.Event, stopping: Any) -> bool:
+        """Until every child has finished (or the stop grace has run out); True if stopped."""
+        interrupted = False
+        deadline: float | None = None
+        while len(self.finished) < len(self.children) + 1:
             try:
                 if stop.is_set() and deadline is None:
                     raise Interrupted
-                try:
-                    event = events.get(timeout=_QUEUE_WAIT)
-                except queue.Empty:
-                    event = None
-                if event is not None:
-                    _handle(event, tallies, finished, say, note)
-                    if on_tally is not None and event[0] == "tally":
-                        on_tally(_sum(tallies))
-                for index, process in enumerate(workers):
-                    if index not in finished and process.exitcode is not None:
-                        _drain(events, tallies, finished, say, note)
-                        if index not in finished:
-                            finished[index] = f"worker process {index} died ({process.exitcode})"
+                self.drain(_QUEUE_WAIT)
+                self._dead()
                 if deadline is not None and time.monotonic() > deadline:
                     break
             except (Interrupted, KeyboardInterrupt):
@@ -282,55 +377,16 @@ def _in_processes(
                 stop.set()
                 stopping.set()
                 deadline = time.monotonic() + _STOP_GRACE
-    finally:
-        stop.set()
-        stopping.set()
-        for process in workers:
-            process.join(timeout=max(0.0, (deadline or time.monotonic()) - time.monotonic()) + 1)
+        return interrupted
+
+    def end(self, walker: _Walker) -> None:
+        for process in self.children.values():
+            process.join(timeout=_STOP_GRACE)
             if process.exitcode is None:
                 process.terminate()
                 process.join(timeout=5)
         walker.join()
-        events.close()
-        directories.close()
-        directories.cancel_join_thread()
-    problems = [why for why in finished.values() if why and why != "interrupted"]
-    if walker.error is not None:
-        problems.append(f"the source walk failed: {walker.error}")
-    return _sum(tallies), interrupted, "; ".join(problems)
-
-
-def _sum(tallies: dict[int, Tally]) -> Tally:
-    total = Tally()
-    for tally in tallies.values():
-        total.add(tally)
-    return total
-
-
-def _handle(
-    event: tuple[Any, ...], tallies: dict[int, Tally], finished: dict[int, str], say: Say, note: Say
-) -> None:
-    kind = event[0]
-    if kind == "tally":
-        tallies[event[1]] = event[2]
-    elif kind == "done":
-        tallies[event[1]] = event[2]
-        finished[event[1]] = event[3]
-    elif kind == "say":
-        say(event[1])
-    elif kind == "note":
-        note(event[1])
-    elif kind == "log":
-        record: logging.LogRecord = event[1]
-        logging.getLogger(record.name).handle(record)
-
-
-def _drain(
-    events: Any, tallies: dict[int, Tally], finished: dict[int, str], say: Say, note: Say
-) -> None:
-    with contextlib.suppress(queue.Empty):
-        while True:
-            _handle(events.get(timeout=0.05), tallies, finished, say, note)
+        self.events.close()
 
 
 class _ToParent(logging.Handler):

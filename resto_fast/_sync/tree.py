@@ -97,8 +97,9 @@ def walk_local(root: str, prefix: str, emit: Emit, stopped: Stopped) -> None:
         except OSError as exc:
             directory.error = f"cannot read {full}: {exc.strerror or exc}"
         directory.subdirs.sort(reverse=True)
-        pending.extend(join(path, name) for name in directory.subdirs)
+        pending.extend(join(path, name) for name in directory.subdirs)  # popped in order
         directory.subdirs.reverse()
+        directory.files = dict(sorted(directory.files.items()))  # what it says, in order
         emit(directory)
 
 
