@@ -168,11 +168,20 @@ def _make_tree(root: Path) -> Tree:
     return Tree(root, names)
 
 
+_last_drift = 0.0
+
+
 def drift(tree: Tree, rng: random.Random) -> list[str]:
     """New content (same size) for 1% of the files, dated 2 s ahead so a size-and-date comparison
-    sees them whatever the resolution of the clock and of HTTP dates; the names changed."""
+    sees them whatever the resolution of the clock and of HTTP dates; the names changed.
+
+    Each drift is dated a whole second after the last one: a file changed twice within one
+    second, to the same size, is the same file for a date read to the second (HTTP's
+    ``Last-Modified``, and rsync's quick check alike); rounds run faster than that.
+    """
+    global _last_drift
     changed = rng.sample(tree.names, DRIFTED)
-    ahead = time.time() + 2
+    ahead = _last_drift = max(time.time() + 2, _last_drift + 1)
     for name in changed:
         path = tree.root / name
         path.write_bytes(os.urandom(SIZE))

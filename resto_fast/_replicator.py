@@ -78,6 +78,7 @@ class Replicator:
         self._prefixes = [
             (host, host_url(config.scheme, host, config.base_path, "")) for host in config.hosts
         ]
+        self._prefix_of = dict(self._prefixes)
 
     @property
     def config(self) -> ReplicatorConfig:
@@ -407,11 +408,14 @@ class Replicator:
         if hosts is None:
             targets = [(host, prefix + encoded) for host, prefix in self._prefixes]
         else:
-            config = self._config
-            targets = [
-                (host, host_url(config.scheme, host, config.base_path, encoded))
-                for host in map(parse_host, hosts)
-            ]
+            prefixes = self._prefix_of
+            targets = []
+            for host in hosts:
+                prefix = prefixes.get(host)  # a configured host, written as configured
+                if prefix is None:
+                    host = parse_host(host)
+                    prefix = host_url(self._config.scheme, host, self._config.base_path, "")
+                targets.append((host, prefix + encoded))
         if not targets:  # an operation that stores nothing must not look like a success
             raise ConfigurationError(f"no media host to send {name!r} to: the host list is empty")
         return targets
