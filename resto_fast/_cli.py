@@ -17,7 +17,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from . import __version__
 from ._buffer import IMPLEMENTATION
@@ -206,6 +206,13 @@ def _doctor(args: argparse.Namespace) -> int:
     return run_doctor(config, max_size=args.max_size, out=sys.stdout)
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line that says where to look, not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 class _Renamed(argparse.Action):
     """An option that was renamed: say what to write instead of a bare 'unrecognized'."""
 
@@ -214,7 +221,7 @@ class _Renamed(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="resto-fast",
         description="Replicate files to several HTTP media servers at once, and keep them in step.",
     )

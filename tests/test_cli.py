@@ -86,9 +86,10 @@ def test_usage_errors_are_one_line_from_the_subcommand(
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2
-    err = capsys.readouterr().err
-    assert says in err
-    assert err.splitlines()[-1].startswith("resto-fast " + argv[0])
+    (line,) = capsys.readouterr().err.strip().splitlines()  # one line, not the usage block
+    assert says in line
+    assert line.startswith("resto-fast " + argv[0])
+    assert line.endswith(f"(see resto-fast {argv[0]} --help)")
 
 
 @pytest.mark.parametrize(
