@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
-import re
 import signal
 import sys
 import threading
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
+from ._argtypes import at_least_one, parse_size, seconds
 from ._buffer import IMPLEMENTATION
 from ._config import ReplicatorConfig
 from ._exceptions import ConfigurationError
@@ -32,51 +32,9 @@ __all__ = [
     "parse_size",
 ]
 
-_UNITS = {
-    "": 1,
-    "B": 1,
-    "K": 1024,
-    "KB": 1000,
-    "KIB": 1024,
-    "M": 1024**2,
-    "MB": 1000**2,
-    "MIB": 1024**2,
-    "G": 1024**3,
-    "GB": 1000**3,
-    "GIB": 1024**3,
-}
-
 
 class CommandError(Exception):
     """A usage or configuration problem: one line on stderr, exit status 2."""
-
-
-def parse_size(text: str) -> int:
-    """``"16KiB"`` -> 16384; plain numbers are bytes."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", text)
-    if match is None or match[2].upper() not in _UNITS:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 16KiB, 256MiB)")
-    return int(float(match[1]) * _UNITS[match[2].upper()])
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
-    return value
 
 
 def host_list(values: Sequence[str] | None) -> list[str]:
@@ -102,14 +60,14 @@ def add_connection_options(parser: argparse.ArgumentParser, *, hosts_required: b
     )
     group.add_argument(
         "--timeout",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="S",
         help="seconds to connect, and without progress, before a host is given up (default 2)",
     )
     group.add_argument(
         "--total-timeout",
-        type=_seconds,
+        type=seconds,
         default=None,
         metavar="S",
         help="hard cap on one request to one host, in seconds (default: none)",
@@ -280,10 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
         "back over HTTP and check its size and SHA-256.",
     )
     demo.add_argument(
-        "--servers", type=_positive_int, default=3, metavar="N", help="media servers (default 3)"
+        "--servers", type=at_least_one, default=3, metavar="N", help="media servers (default 3)"
     )
     demo.add_argument(
-        "--files", type=_positive_int, default=500, metavar="N", help="small files (default 500)"
+        "--files", type=at_least_one, default=500, metavar="N", help="small files (default 500)"
     )
     demo.add_argument(
         "--file-size",
@@ -313,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Apache there.",
     )
     serve.add_argument(
-        "--servers", type=_positive_int, default=3, metavar="N", help="servers (default 3)"
+        "--servers", type=at_least_one, default=3, metavar="N", help="servers (default 3)"
     )
     serve.add_argument(
         "--listen",

@@ -95,6 +95,21 @@ def read_request_head(conn: socket.socket, pending: bytes) -> tuple[str, int, by
     return path, length, rest
 
 
+def requests_on(conn: socket.socket) -> Iterator[str]:
+    """The path of each request on a kept-alive connection, its body read and dropped,
+    until the client closes it."""
+    pending = b""
+    while (request := read_request_head(conn, pending)) is not None:
+        path, length, pending = request
+        while len(pending) < length:
+            data = conn.recv(65536)
+            if not data:
+                return
+            pending += data
+        pending = pending[length:]
+        yield path
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (right now)."""
     with socket.socket() as sock:
@@ -568,15 +583,7 @@ class FixedAnswer(_Peer):
         super().__init__()
 
     def serve(self, conn: socket.socket) -> None:
-        pending = b""
-        while (request := read_request_head(conn, pending)) is not None:
-            _, length, pending = request
-            while len(pending) < length:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                pending += data
-            pending = pending[length:]
+        for _ in requests_on(conn):
             conn.sendall(self.answer)
 
 
@@ -700,15 +707,7 @@ class SyntheticTree(_Peer):
         )
 
     def serve(self, conn: socket.socket) -> None:
-        pending = b""
-        while (request := read_request_head(conn, pending)) is not None:
-            path, length, pending = request
-            while len(pending) < length:
-                data = conn.recv(65536)
-                if not data:
-                    return
-                pending += data
-            pending = pending[length:]
+        for path in requests_on(conn):
             conn.sendall(self._answer(path))
 
     def _answer(self, path: str) -> bytes:

@@ -4,19 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from .._argtypes import at_least_one
 from .options import DEFAULT_CONCURRENCY, MAX_PROCESSES, default_processes
 
 __all__ = ["add_sync_arguments"]
-
-
-def _at_least_one(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def add_sync_arguments(
@@ -57,7 +48,7 @@ def add_sync_arguments(
         )
     parser.add_argument(
         "--processes",
-        type=_at_least_one,
+        type=at_least_one,
         default=default_processes(),
         metavar="N",
         help=f"worker processes (default: the CPU count, at most {MAX_PROCESSES}; here "
@@ -65,7 +56,7 @@ def add_sync_arguments(
     )
     parser.add_argument(
         "--concurrency",
-        type=_at_least_one,
+        type=at_least_one,
         default=DEFAULT_CONCURRENCY,
         metavar="N",
         help=f"operations in flight per process (default {DEFAULT_CONCURRENCY})",

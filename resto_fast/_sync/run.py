@@ -142,6 +142,30 @@ def run_sync(
 # -- the source walk, in a thread -------------------------------------------------------------
 
 
+def _feed(
+    directories: Any, stop: Any, meanwhile: Callable[[], None] | None = None
+) -> Callable[[bool], Directory | str | None]:
+    """A worker's feed from a queue of directories (a thread's or the processes' shared one):
+    the next directory, waiting for one when asked to (looking at ``stop``, and doing
+    ``meanwhile``, between looks), else None when none is there."""
+
+    def feed(block: bool) -> Directory | str | None:
+        while True:
+            if stop.is_set():
+                raise Interrupted
+            if meanwhile is not None:
+                meanwhile()
+            try:
+                item = directories.get(timeout=_QUEUE_WAIT) if block else directories.get_nowait()
+            except queue.Empty:
+                if block:
+                    continue
+                return None
+            return item  # type: ignore[no-any-return]
+
+    return feed
+
+
 class _Walker:
     """Walks the source in a thread into ``directories``, then puts ``END`` ``ends`` times."""
 
@@ -187,17 +211,7 @@ def _in_process(
     directories: queue.Queue[object] = queue.Queue(maxsize=16)
     walker = _Walker(options, directories, 1, stop)
 
-    def feed(block: bool) -> Directory | str | None:
-        while True:
-            if stop.is_set():
-                raise Interrupted
-            try:
-                item = directories.get(timeout=_QUEUE_WAIT) if block else directories.get_nowait()
-            except queue.Empty:
-                if block:
-                    continue
-                return None
-            return item  # type: ignore[return-value]
+    feed = _feed(directories, stop)
 
     def tick(tally: Tally) -> None:
         if stop.is_set():
@@ -259,18 +273,7 @@ def _in_processes(
     walker = _Walker(options, directories, count, stop)
     walker.start()
 
-    def feed(block: bool) -> Directory | str | None:
-        while True:
-            if stop.is_set():
-                raise Interrupted
-            parent.drain()
-            try:
-                item = directories.get(timeout=_QUEUE_WAIT) if block else directories.get_nowait()
-            except queue.Empty:
-                if block:
-                    continue
-                return None
-            return item  # type: ignore[no-any-return]
+    feed = _feed(directories, stop, meanwhile=parent.drain)
 
     def tick(tally: Tally) -> None:
         if stop.is_set():
@@ -418,17 +421,7 @@ def _worker_process(
     package_logger.setLevel(logging.INFO)
     last_report = 0.0
 
-    def feed(block: bool) -> Directory | str | None:
-        while True:
-            if stopping.is_set():
-                raise Interrupted
-            try:
-                item = directories.get(timeout=_QUEUE_WAIT) if block else directories.get_nowait()
-            except queue.Empty:
-                if block:
-                    continue
-                return None
-            return item  # type: ignore[no-any-return]
+    feed = _feed(directories, stopping)
 
     def tick(tally: Tally) -> None:
         nonlocal last_report

@@ -17,6 +17,7 @@ from typing import Any, TextIO, cast
 from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError
 
+from ..._argtypes import seconds
 from ..._exceptions import ConfigurationError
 from ..._sync.arguments import add_sync_arguments
 from ..._sync.command import execute
@@ -39,7 +40,7 @@ class ResyncCommand(BaseCommand):
         add_sync_arguments(parser, mode=self.mode, source_dir=False)
         parser.add_argument(
             "--timeout",
-            type=float,
+            type=seconds,
             metavar="S",
             help="seconds to connect, and without progress (default: the storage's)",
         )
