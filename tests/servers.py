@@ -493,6 +493,8 @@ class _Peer:
         if self._thread is not None:
             self._thread.join(timeout=2)
         for conn in self.connections:
+            with contextlib.suppress(OSError):  # wakes a thread blocked on it; close() alone won't
+                conn.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
                 conn.close()
 

@@ -286,9 +286,9 @@ def _in_processes(
     try:
         try:
             local.run()
-            parent.finished[0] = ""
         except (Interrupted, KeyboardInterrupt):
             interrupted = True
+        parent.finished[0] = "interrupted" if interrupted else ""
         parent.tallies[0] = local.tally
         if interrupted:
             stop.set()
