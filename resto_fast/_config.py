@@ -20,6 +20,7 @@ from ._exceptions import ConfigurationError
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_CONCURRENCY",
+    "DEFAULT_HOST_COOLDOWN",
     "DEFAULT_TIMEOUT",
     "DEFAULT_UPLOAD_BUFFER_SIZE",
     "DEFAULT_WINDOW_SIZE",
@@ -40,8 +41,11 @@ DEFAULT_CHUNK_SIZE = 1 * MiB
 DEFAULT_WINDOW_SIZE = 8 * MiB
 #: libcurl's per-handle upload buffer (CURLOPT_UPLOAD_BUFFERSIZE, at most 2 MiB).
 DEFAULT_UPLOAD_BUFFER_SIZE = 1 * MiB
+#: Seconds a host that could not be reached is skipped by every request of the process.
+DEFAULT_HOST_COOLDOWN = 5.0
 
 _CURL_MAX_UPLOAD_BUFFER = 2 * MiB
+_MAX_COOLDOWN = 3600.0
 _CURL_MIN_UPLOAD_BUFFER = 16 * 1024
 _HOST_RE = re.compile(
     r"""
@@ -114,6 +118,9 @@ class ReplicatorConfig:
     one operation on one host from start to end, however fast it moves.
     ``make_directories`` sends WebDAV MKCOL for the directories above a file
     before its PUT, for servers that do not make them (Apache, lighttpd).
+    ``host_cooldown``: after a host could not be reached, every request of the
+    process skips it for that many seconds, then one request probes it
+    (``0``: never skip).
     """
 
     hosts: tuple[str, ...] = ()
@@ -128,6 +135,7 @@ class ReplicatorConfig:
     ca_file: str | None = None
     log_tracebacks: bool = False
     make_directories: bool = False
+    host_cooldown: float = DEFAULT_HOST_COOLDOWN
     scheme: str = dataclasses.field(init=False, repr=False, compare=False)
     base_path: str = dataclasses.field(init=False, repr=False, compare=False)
 
@@ -146,6 +154,14 @@ class ReplicatorConfig:
         _positive("timeout", self.timeout)
         if self.total_timeout is not None:
             _positive("total_timeout", self.total_timeout)
+        cooldown: object = self.host_cooldown
+        if isinstance(cooldown, bool) or not isinstance(cooldown, int | float):
+            raise ConfigurationError(f"host_cooldown must be a number, not {cooldown!r}")
+        if not (0 <= cooldown <= _MAX_COOLDOWN):
+            raise ConfigurationError(
+                f"host_cooldown must be 0 (never skip a host) to {_MAX_COOLDOWN} seconds, "
+                f"not {cooldown!r}"
+            )
         for name in ("concurrency", "chunk_size", "window_size", "upload_buffer_size"):
             _positive(name, getattr(self, name), integer=True)
         if self.window_size < self.chunk_size:

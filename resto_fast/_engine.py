@@ -29,6 +29,7 @@ from typing import Any
 
 import pycurl
 
+from ._breaker import BREAKERS, TRIPPING_REASONS
 from ._config import ReplicatorConfig
 from ._exceptions import HostError, TransportError, UnexpectedStatusCode
 from ._handles import HandlePool
@@ -260,12 +261,20 @@ class Engine:
             self._done.clear()
 
     def _start(self, op: Operation) -> None:
-        """Add one transfer per host and let libcurl start them at once."""
+        """Add one transfer per host and let libcurl start them at once.
+
+        A host the breaker says is down is not asked: its result is made here.
+        """
         now = time.monotonic()
         take = self._handles.take
         window = op.window
         body = op.body
+        skip = BREAKERS.skip
         for index, (host, url) in enumerate(op.targets):
+            down = skip(host, now)
+            if down is not None:
+                self._skipped(op, index, down)
+                continue
             handle = take(host, op.kind)
             handle.setopt(pycurl.URL, url)
             transfer = _Transfer(op, index, handle, now)
@@ -283,10 +292,25 @@ class Engine:
             op.transfers[index] = transfer
             self._active[handle] = transfer
             self._multi.add_handle(handle)
+        if not op.pending:  # every host skipped: nothing to start
+            return
         # Start now rather than one wait later, when the 0 ms timer libcurl just set would fire.
         _, running = self._multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
         if running < len(self._active):  # some ended at once (refused, say)
             self._collect()
+
+    def _skipped(self, op: Operation, index: int, why: str) -> None:
+        """The result of a host not asked, because the breaker says it is down."""
+        host, url = op.targets[index]
+        error = TransportError(
+            f"skipped: {why}", host=host, url=url, method=op.method, reason="skipped"
+        )
+        if op.window is not None:
+            op.window.drop(index)
+        op.results[index] = HostResult(host, url, op.method, Outcome.SKIPPED, None, 0, 0.0, error)
+        op.pending -= 1
+        if not op.pending:
+            self._done.append(op)
 
     # -- the loop --------------------------------------------------------------
 
@@ -395,6 +419,7 @@ class Engine:
         outcome: Outcome | None = None
         window = op.window
         if curl_code == 0:
+            BREAKERS.answered(transfer.host)
             elapsed = handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6
             outcome = _OUTCOMES[method].get(status or 0)
             if outcome is None:
@@ -410,8 +435,17 @@ class Engine:
                 if error is not None:
                     outcome = None
         else:
-            elapsed = time.monotonic() - transfer.started
+            now = time.monotonic()
+            elapsed = now - transfer.started
             error = self._transport_error(transfer, curl_code, message)
+            # A timeout of a transfer that had connected is a slow host (total_timeout), not a
+            # dead one.
+            if error.reason in TRIPPING_REASONS and not (
+                error.reason == "timeout" and handle.getinfo(pycurl.CONNECT_TIME_T)
+            ):
+                BREAKERS.failed(transfer.host, str(error), now, self._config.host_cooldown)
+            else:  # interrupted, reset...: no verdict on the host (a probe may go again)
+                BREAKERS.released(transfer.host)
         if window is not None or op.body is not None:
             if window is not None:
                 window.drop(transfer.index)  # a finished or failed host holds no chunk back

@@ -42,6 +42,7 @@ class Outcome(enum.Enum):
     FOUND = "found"
     MISSING = "missing"
     FAILED = "failed"
+    SKIPPED = "skipped"  # not sent: the host is down (see _breaker), a failure of its own
 
     @property
     def warns(self) -> bool:
@@ -93,7 +94,7 @@ class HostResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome is not Outcome.FAILED
+        return self.outcome is not Outcome.FAILED and self.outcome is not Outcome.SKIPPED
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

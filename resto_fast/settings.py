@@ -18,6 +18,7 @@ option                 setting                 default    meaning
 ``verify_tls``         ``RESTO_VERIFY_TLS``    ``True``   check https hosts' certificates
 ``ca_file``            ``RESTO_CA_FILE``       ``None``   CA bundle for https hosts
 ``make_directories``   ``RESTO_MAKE_DIR...``   ``False``  MKCOL directories (Apache...)
+``host_cooldown``      ``RESTO_HOST_COOLDOWN`` ``5``      skip an unreachable host, s
 =====================  ======================  =========  ==============================
 """
 
@@ -44,6 +45,7 @@ DEFAULTS: Mapping[str, Any] = {
     "VERIFY_TLS": True,
     "CA_FILE": None,
     "MAKE_DIRECTORIES": False,
+    "HOST_COOLDOWN": 5.0,
 }
 
 #: Storage option -> the setting it falls back to.
@@ -56,6 +58,7 @@ REPLICATION_OPTIONS: Mapping[str, str] = {
     "verify_tls": "VERIFY_TLS",
     "ca_file": "CA_FILE",
     "make_directories": "MAKE_DIRECTORIES",
+    "host_cooldown": "HOST_COOLDOWN",
 }
 
 
@@ -114,5 +117,6 @@ def resolve(
         ca_file=values["ca_file"],
         log_tracebacks=bool(values["show_traceback"]),
         make_directories=bool(values["make_directories"]),
+        host_cooldown=values["host_cooldown"],
     )
     return StorageConfig(replicator, bool(values["fatal_exceptions"]), base_url)

@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 
 from resto_fast import Replicator, _multi_py
+from resto_fast._breaker import BREAKERS
 from tests.media_sets import embedded_servers, nginx3, servers
 from tests.servers import Nginx, find_nginx, scratch_dir
 
@@ -18,6 +19,14 @@ __all__ = ["embedded_servers", "nginx3", "servers"]  # storage fixtures, see tes
 
 # .ci/run sets this: there, a test that needs nginx fails instead of skipping.
 REQUIRE_NGINX = os.environ.get("RESTO_FAST_REQUIRE_NGINX", "") == "1"
+
+
+@pytest.fixture(autouse=True)
+def no_host_down() -> Iterator[None]:
+    """Each test starts with every host's breaker closed: the state is process-wide."""
+    BREAKERS.clear()
+    yield
+    BREAKERS.clear()
 
 
 @pytest.fixture(scope="session")

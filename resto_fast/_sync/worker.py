@@ -44,7 +44,7 @@ Feed = Callable[[bool], "Directory | str | None"]
 Handler = Callable[[OperationResult], None]
 
 # A host that fails for one of these reasons cannot be reached: it is given up for the run.
-_UNREACHABLE = frozenset({"refused", "timeout", "dns", "tls", "stalled"})
+_UNREACHABLE = frozenset({"refused", "timeout", "dns", "tls", "stalled", "skipped"})
 # Directories listed, or being repaired, at once in one process (bounds what is held).
 _LOOKAHEAD = 4
 # A source file that changes while it is sent is sent again, this many times at most.
@@ -77,7 +77,7 @@ class Worker:
         self.cannot_list: set[str] = set()
         self._listings: collections.deque[tuple[Job, Handler]] = collections.deque()
         self._repairs: collections.deque[Iterator[tuple[Job, Handler]]] = collections.deque()
-        self._handlers: dict[int, tuple[tuple[str, ...], Handler]] = {}  # by id(job)
+        self._handlers: dict[int, Handler] = {}  # by id(job), while it runs
         self._in_flight = 0
         self._directories = 0  # being listed or compared
         self._fed = False
@@ -145,13 +145,13 @@ class Worker:
         if not alive:
             handler(OperationResult(job.method, job.name, ()))
             return None
-        self._handlers[id(job)] = (hosts, handler)
+        self._handlers[id(job)] = handler
         self._in_flight += 1
         return job
 
     def _finished(self, job: Job, result: OperationResult) -> None:
         self._in_flight -= 1
-        _, handler = self._handlers.pop(id(job))
+        handler = self._handlers.pop(id(job))
         if job.method != "PUT":
             self._other_bytes += sum(host.transferred for host in result.hosts)
         for host_result in result.hosts:
