@@ -8,8 +8,8 @@ at every model ``FileField`` whose storage is one:
 - ``resto_fast.W002``: no media hosts: HybridStorage and AsyncStorage then
   only keep the local copy; ``resto_fast.E002`` for DistributedStorage, which
   has nowhere to put files.
-- ``resto_fast.W003``: DistributedStorage without fatal exceptions, which can
-  lose uploads without an error.
+- ``resto_fast.W003``: DistributedStorage without fatal exceptions (and no
+  write quorum or repair), which can lose uploads without an error.
 
 Each message names the STORAGES alias or the model field as its ``obj``.
 Registered when :mod:`resto_fast.storage` is imported; add ``"resto_fast"``
@@ -89,10 +89,11 @@ def _check(where: str, storage: Any) -> Iterator[checks.CheckMessage]:
                 id="resto_fast.W002",
                 obj=where,
             )
-    if distributed and not storage.fatal_exceptions:
+    if distributed and storage.loses_silently:
         yield checks.Warning(
             "DistributedStorage without fatal exceptions can lose uploads silently",
-            hint="Leave RESTO_FATAL_EXCEPTIONS (or 'fatal_exceptions') True.",
+            hint="Leave RESTO_FATAL_EXCEPTIONS (or 'fatal_exceptions') True, or set a "
+            "write_quorum with a durable queue to repair the hosts a save missed.",
             id="resto_fast.W003",
             obj=where,
         )

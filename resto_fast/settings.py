@@ -19,6 +19,13 @@ option                 setting                 default    meaning
 ``ca_file``            ``RESTO_CA_FILE``       ``None``   CA bundle for https hosts
 ``make_directories``   ``RESTO_MAKE_DIR...``   ``False``  MKCOL directories (Apache...)
 ``host_cooldown``      ``RESTO_HOST_COOLDOWN`` ``5``      skip an unreachable host, s
+``queue``              ``RESTO_QUEUE``         thread     thread, tasks, rq or celery
+``task_backend``...    ``RESTO_TASK_...``      ...        the queue's own options
+``repair``             ``RESTO_REPAIR``        ``None``   queue repairs (None: unless thread)
+``retries``            ``RESTO_RETRIES``       ``10``     retries of failed hosts
+``retry_delay``        ``RESTO_RETRY_DELAY``   ``2``      first retry's delay, doubling
+``retry_max_delay``    ``RESTO_RETRY_MAX...``  ``300``    longest delay between retries
+``write_quorum``       ``RESTO_WRITE_QUORUM``  ``None``   Distributed: hosts a save needs
 =====================  ======================  =========  ==============================
 """
 
@@ -32,6 +39,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from ._config import ReplicatorConfig
+from ._exceptions import ConfigurationError
+from ._queues import QueueConfig
 
 __all__ = ["DEFAULTS", "REPLICATION_OPTIONS", "StorageConfig", "get_setting", "resolve"]
 
@@ -46,6 +55,18 @@ DEFAULTS: Mapping[str, Any] = {
     "CA_FILE": None,
     "MAKE_DIRECTORIES": False,
     "HOST_COOLDOWN": 5.0,
+    "QUEUE": "thread",
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE": None,
+    "RQ_QUEUE": "default",
+    "REDIS_URL": "redis://localhost:6379/0",
+    "CELERY_APP": None,
+    "CELERY_QUEUE": None,
+    "REPAIR": None,
+    "RETRIES": 10,
+    "RETRY_DELAY": 2.0,
+    "RETRY_MAX_DELAY": 300.0,
+    "WRITE_QUORUM": None,
 }
 
 #: Storage option -> the setting it falls back to.
@@ -59,11 +80,41 @@ REPLICATION_OPTIONS: Mapping[str, str] = {
     "ca_file": "CA_FILE",
     "make_directories": "MAKE_DIRECTORIES",
     "host_cooldown": "HOST_COOLDOWN",
+    "queue": "QUEUE",
+    "task_backend": "TASK_BACKEND",
+    "task_queue": "TASK_QUEUE",
+    "rq_queue": "RQ_QUEUE",
+    "redis_url": "REDIS_URL",
+    "celery_app": "CELERY_APP",
+    "celery_queue": "CELERY_QUEUE",
+    "repair": "REPAIR",
+    "retries": "RETRIES",
+    "retry_delay": "RETRY_DELAY",
+    "retry_max_delay": "RETRY_MAX_DELAY",
+    "write_quorum": "WRITE_QUORUM",
 }
+
+#: The options that become the storage's QueueConfig (the same names).
+_QUEUE_OPTIONS = (
+    "queue",
+    "task_backend",
+    "task_queue",
+    "rq_queue",
+    "redis_url",
+    "celery_app",
+    "celery_queue",
+    "repair",
+    "retries",
+    "retry_delay",
+    "retry_max_delay",
+)
 
 
 #: Options for which None is a value of its own, not "use the setting".
-_NULLABLE = frozenset({"total_timeout", "ca_file"})
+_NULLABLE = frozenset(
+    {"total_timeout", "ca_file", "task_queue", "celery_app", "celery_queue", "repair"}
+    | {"write_quorum"}
+)
 
 
 def get_setting(name: str) -> Any:
@@ -79,6 +130,8 @@ class StorageConfig:
     replicator: ReplicatorConfig
     fatal_exceptions: bool
     base_url: str
+    queue: QueueConfig = dataclasses.field(default_factory=QueueConfig)
+    write_quorum: int | None = None  # DistributedStorage: hosts a save needs (None: all)
 
 
 def resolve(
@@ -119,4 +172,14 @@ def resolve(
         make_directories=bool(values["make_directories"]),
         host_cooldown=values["host_cooldown"],
     )
-    return StorageConfig(replicator, bool(values["fatal_exceptions"]), base_url)
+    queue = QueueConfig(**{option: values[option] for option in _QUEUE_OPTIONS})
+    quorum = values["write_quorum"]
+    if quorum is not None and (
+        isinstance(quorum, bool)
+        or not isinstance(quorum, int)
+        or not 1 <= quorum <= max(len(replicator.hosts), 1)
+    ):
+        raise ConfigurationError(
+            f"write_quorum must be a number of hosts, 1 to {len(replicator.hosts)}, not {quorum!r}"
+        )
+    return StorageConfig(replicator, bool(values["fatal_exceptions"]), base_url, queue, quorum)

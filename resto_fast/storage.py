@@ -37,6 +37,7 @@ from django.utils.encoding import filepath_to_uri
 
 from . import checks  # noqa: F401  - registers the system checks
 from ._background import BackgroundWorker
+from ._durable import Durable
 from ._exceptions import ReplicationError, RestoError, SourceError, UnexpectedStatusCode
 from ._names import encode_name
 from ._replicator import Replicator, log_extra
@@ -62,8 +63,9 @@ _LOCAL_OPTIONS = frozenset(inspect.signature(FileSystemStorage.__init__).paramet
 _OPEN_IN_MEMORY = 1024 * 1024
 
 
-class _Replicated:
-    """What the three storages share: resolved options, the transport, ``execute``."""
+class _Replicated(Durable):
+    """What the three storages share: resolved options, the transport, ``execute``, and
+    (from :class:`Durable`) the queue's side: the replication task, retries, repairs."""
 
     transport_class: type[DefaultTransport] = DefaultTransport
     resto_config: StorageConfig
@@ -139,7 +141,9 @@ class _Replicated:
             result = replicator.delete(name, hosts=None if whole else hosts)
             existed = Outcome.DELETED
         # The replicator has logged each failure with the file and the host.
-        self._conclude(result.failures, result.succeeded, method, name, result.source_error)
+        self._conclude(
+            result.failures, result.succeeded, method, name, result.source_error, repairable=True
+        )
         return {r.host: r.outcome is existed for r in result.hosts if r.error is None}
 
     def _per_host(
@@ -191,14 +195,17 @@ class _Replicated:
         method: str,
         name: str,
         source_error: Exception | None,
+        *,
+        repairable: bool = False,
     ) -> None:
-        """Raise for failures when they are fatal (and for lost data, fatal or not)."""
+        """Raise for failures when they are fatal (and for lost data, fatal or not); else
+        queue the failed hosts' repair, when ``repairable`` (the engine's own actions) and
+        the storage's queue repairs (see :mod:`._durable`)."""
         if source_error is not None and (self.fatal_exceptions or self._only_copy):
             raise source_error
         if not failures:
             return
-        lost = self._only_copy and _is_save(method) and not succeeded
-        if self.fatal_exceptions or lost:
+        if self._fatal(method, succeeded):
             raise ReplicationError(
                 describe_failures(method, name, failures, len(failures) + len(succeeded)),
                 name=name,
@@ -206,6 +213,19 @@ class _Replicated:
                 failures=failures,
                 succeeded=succeeded,
             )
+        if repairable and source_error is None:
+            self.repair(name, failures)
+
+    def _fatal(self, method: str, succeeded: tuple[str, ...]) -> bool:
+        """Whether failures raise: with fatal exceptions; for a save to the only copy, when
+        fewer hosts than ``write_quorum`` got it (none, without a quorum), fatal or not."""
+        if self._only_copy and _is_save(method):
+            quorum = self.resto_config.write_quorum
+            if quorum is not None:
+                return len(succeeded) < quorum
+            if not succeeded:
+                return True
+        return self.fatal_exceptions
 
     #: True where the media servers hold the only copy (DistributedStorage).
     _only_copy = False
@@ -329,7 +349,16 @@ class AsyncStorage(HybridStorage):
     """
 
     def execute(self, func: Callable[..., Any], name: str, *args: Any) -> None:  # type: ignore[override]
-        """Hand ``func(host, name, *args)`` for each host to :meth:`execute_one`; return at once."""
+        """Hand ``func(host, name, *args)`` for each host to :meth:`execute_one`; return at once.
+
+        With a durable ``queue`` (tasks, rq, celery), the default transport's
+        ``create`` and ``delete`` become one state-based task for every host
+        instead (see :mod:`resto_fast.tasks`).
+        """
+        queued = self.resto_config.queue.queue != "thread"
+        if queued and type(self).execute_one is AsyncStorage.execute_one and fan_out_method(func):
+            self.queue_replication(name)
+            return
         if type(self).execute_one is AsyncStorage.execute_one:
             # All hosts' jobs in one go, so the worker runs them as one fan-out.
             self._background.submit_all([(func, (host, name, *args), {}) for host in self.hosts])
@@ -446,13 +475,20 @@ class DistributedStorage(_Replicated, Storage):
 
     def __init__(self, hosts: Any = None, base_url: str | None = None, **options: Any) -> None:
         self._setup_replication(_given(options, hosts=hosts), base_url, frozenset())
-        if not self.fatal_exceptions:
+        if self.loses_silently:
             message = (
                 "DistributedStorage without fatal exceptions: a save that fails on some "
                 "media servers only logs, and those servers miss the file for good"
             )
             warnings.warn(message, RuntimeWarning, stacklevel=2)
             logger.warning(message)
+
+    @property
+    def loses_silently(self) -> bool:
+        """Fatal exceptions off, with no write quorum and no repair: a save that reached
+        some hosts leaves the others without the file, for good, and raises nothing."""
+        config = self.resto_config
+        return not (self.fatal_exceptions or config.write_quorum or config.queue.repairs)
 
     @property
     def base_url(self) -> str:

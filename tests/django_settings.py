@@ -6,6 +6,12 @@ INSTALLED_APPS = [
     "django.contrib.auth",
     "resto_fast",
 ]
+try:  # the Tasks framework's backport (Django 5.2); its app resets its backends on TASKS changes
+    import django_tasks  # noqa: F401
+except ImportError:
+    pass
+else:
+    INSTALLED_APPS.append("django_tasks")
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 USE_TZ = True
 MEDIA_URL = "/media/"

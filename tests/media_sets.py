@@ -134,3 +134,14 @@ def servers(request: pytest.FixtureRequest) -> MediaSet:
 def nginx3(media: Nginx) -> MediaSet:
     """Three nginx hosts: for tests whose subject is not the kind of server."""
     return NginxSet(media, 3)
+
+
+def forget_storages() -> None:
+    """Storages are built again from the settings in force (Django 5.0+ does it on a change
+    of STORAGES; 4.2 keeps the ones it built)."""
+    from django.core.files.storage import storages
+
+    with contextlib.suppress(AttributeError):
+        del storages.backends
+    storages._backends = None  # type: ignore[attr-defined]
+    storages._storages = {}  # type: ignore[attr-defined]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from tests.media_sets import forget_storages
 from tests.servers import Nginx
 from tests.sync_support import host_tree, make_tree, standard_files, tree
 
@@ -55,15 +55,6 @@ def site(dav_media: Nginx, tmp_path: Path) -> Any:
         forget_storages()
         yield master
     forget_storages()
-
-
-def forget_storages() -> None:
-    """Storages are built again from the settings in force (Django 5.0+ does it on a change
-    of STORAGES; 4.2 keeps the ones it built)."""
-    with contextlib.suppress(AttributeError):
-        del storages.backends
-    storages._backends = None  # type: ignore[attr-defined]
-    storages._storages = {}  # type: ignore[attr-defined]
 
 
 def test_resto_sync_repairs_a_hybrid_storage_from_its_master_copy(
