@@ -13,7 +13,7 @@ import pytest
 from resto_fast import Replicator, _multi_py
 from resto_fast._breaker import BREAKERS
 from tests.media_sets import embedded_servers, nginx3, servers
-from tests.servers import Nginx, find_nginx, scratch_dir
+from tests.servers import Nginx, RedisServer, find_nginx, find_redis, scratch_dir
 
 __all__ = ["embedded_servers", "nginx3", "servers"]  # storage fixtures, see tests/media_sets.py
 
@@ -40,6 +40,22 @@ def nginx() -> Iterator[Nginx]:
     try:
         with Nginx(workdir, count=3, tls=True) as server:
             yield server
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A redis-server of the session's own, on a free loopback port (rq's and Celery's broker)."""
+    if find_redis() is None:
+        message = "redis-server is not installed (scripts/test installs it)"
+        if REQUIRE_NGINX:
+            pytest.fail(message)
+        pytest.skip(message)
+    workdir = scratch_dir("resto-redis-")
+    try:
+        with RedisServer(workdir) as server:
+            yield server.url
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
