@@ -64,6 +64,7 @@ class QueueConfig:
     retries: int = 10
     retry_delay: float = 2.0
     retry_max_delay: float = 300.0
+    task_lease: float = 900.0
 
     def __post_init__(self) -> None:
         if self.queue not in QUEUES:
@@ -78,7 +79,7 @@ class QueueConfig:
         retries: object = self.retries
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ConfigurationError(f"retries must be a whole number, 0 or more, not {retries!r}")
-        for name in ("retry_delay", "retry_max_delay"):
+        for name in ("retry_delay", "retry_max_delay", "task_lease"):
             value: object = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ConfigurationError(f"{name} must be a positive number of seconds")

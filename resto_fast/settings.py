@@ -67,6 +67,7 @@ DEFAULTS: Mapping[str, Any] = {
     "RETRY_DELAY": 2.0,
     "RETRY_MAX_DELAY": 300.0,
     "WRITE_QUORUM": None,
+    "TASK_LEASE": 900.0,
 }
 
 #: Storage option -> the setting it falls back to.
@@ -92,6 +93,7 @@ REPLICATION_OPTIONS: Mapping[str, str] = {
     "retry_delay": "RETRY_DELAY",
     "retry_max_delay": "RETRY_MAX_DELAY",
     "write_quorum": "WRITE_QUORUM",
+    "task_lease": "TASK_LEASE",
 }
 
 #: The options that become the storage's QueueConfig (the same names).
@@ -107,6 +109,7 @@ _QUEUE_OPTIONS = (
     "retries",
     "retry_delay",
     "retry_max_delay",
+    "task_lease",
 )
 
 

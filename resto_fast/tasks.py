@@ -50,6 +50,10 @@ def replicate(
     from ._durable import replicated
 
     target = replicated(storages[storage], storage)
+    if target.resto_config.queue.queue == "tasks":  # sweep up what killed workers left
+        from ._lost_tasks import requeue_lost_now_and_then
+
+        requeue_lost_now_and_then(target.resto_config.queue.task_lease)
     done: dict[str, Any] = target.replicate_now(name, hosts, attempt).as_dict()
     return done | {"attempt": attempt}
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -34,6 +35,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
+
+from resto_fast.http_server import TestHttpServer
 
 NGINX_CANDIDATES = ("nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx")
 # Debian's libnginx-mod-http-dav-ext: PROPFIND and OPTIONS, which nginx's own dav module lacks.
@@ -446,6 +449,30 @@ http {{
         )
 
 
+class FlakyServer(TestHttpServer):
+    """An embedded media server (files under ``root``) that answers 500 to a random share
+    (``rate``) of requests, seeded: a host that fails now and then.  ``failures`` counts them."""
+
+    def __init__(self, root: Path, *, rate: float, seed: int) -> None:
+        self.rate = rate
+        self.failures = 0
+        self._random = random.Random(seed)
+        self._draw = threading.Lock()
+        super().__init__("127.0.0.1", 0, root=root)
+
+    @property
+    def override_code(self) -> int | None:
+        with self._draw:
+            if self._random.random() >= self.rate:
+                return None
+            self.failures += 1
+        return 500
+
+    @override_code.setter
+    def override_code(self, value: int | None) -> None:
+        pass  # the base class sets None at start; the rate decides
+
+
 def find_redis() -> str | None:
     return shutil.which("redis-server")
 
@@ -705,6 +732,17 @@ class Relay(_Peer):
         self._listener.close()
         for conn in self.connections:
             _reset(conn)
+
+    def restore(self) -> None:
+        """Listen again on the same port after ``cut()``: the host is back."""
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        self.cut_off.clear()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.start()
 
 
 def _reset(conn: socket.socket) -> None:

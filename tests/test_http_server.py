@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 import os
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -232,3 +234,15 @@ def test_on_disk_empty_directories_exist_and_uploads_in_progress_are_hidden(
     with TestHttpServer("127.0.0.1", 0, root=tmp_path) as server:
         assert hrefs(propfind(server, "/")[2]) == [("/", True), ("/empty/", True)]
         assert hrefs(propfind(server, "/empty/")[2]) == [("/empty/", True)]
+
+
+def test_a_client_gone_mid_upload_stores_nothing_and_prints_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    with TestHttpServer("127.0.0.1", 0, root=tmp_path).start() as server:
+        with socket.create_connection(("127.0.0.1", server.port)) as conn:
+            conn.sendall(b"PUT /half.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n12345")
+        time.sleep(0.2)  # the handler sees the end of the connection
+        assert not server.has_file("half.bin")
+    assert list(tmp_path.iterdir()) == []  # no temporary left either
+    assert capfd.readouterr().err == ""  # a client that went away is not a server error
