@@ -37,7 +37,7 @@ pytestmark = [
     pytest.mark.nginx,
     pytest.mark.slow,
     pytest.mark.skipif(
-        BUFFER_IMPLEMENTATION == "python", reason="queues, not the buffer: the compiled run covers it"
+        BUFFER_IMPLEMENTATION == "python", reason="the queues, not the buffer: the compiled run"
     ),
 ]
 
@@ -126,7 +126,8 @@ def busy(database: Path, worker: str, timeout: float = 60) -> None:
 def pending_tasks(database: Path) -> int:
     with sqlite3.connect(database, timeout=60) as db:
         (count,) = db.execute(
-            "SELECT count(*) FROM django_tasks_database_dbtaskresult WHERE status IN ('READY', 'RUNNING')"
+            "SELECT count(*) FROM django_tasks_database_dbtaskresult"
+            " WHERE status IN ('READY', 'RUNNING')"
         ).fetchone()
     return int(count)
 
@@ -190,9 +191,7 @@ def test_the_tasks_queue_converges_through_a_host_down_random_500s_and_a_killed_
     assert "was lost (its worker gone for 3 s): queued again" in site.logs()  # and recovered
 
 
-def test_the_thread_queue_ended_by_resto_sync_converges_too(
-    faults: Faults, tmp_path: Path
-) -> None:
+def test_the_thread_queue_ended_by_resto_sync_converges_too(faults: Faults, tmp_path: Path) -> None:
     site = Site(
         tmp_path / "site",
         {"hosts": faults.hosts, "timeout": 2, "host_cooldown": 0.5},  # queue: thread
