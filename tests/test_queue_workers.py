@@ -42,7 +42,7 @@ class Site:
         settings = {
             "database": str(workdir / "site.sqlite3"),
             "master": str(self.master),
-            "options": {"base_url": "/media/", "allow_overwrite": True, **options},
+            "options": {"base_url": "/media/", **options},
         }
         self.env = {
             **os.environ,

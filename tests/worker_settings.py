@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 
+import django
+
 from tests.django_settings import *  # noqa: F403
 from tests.django_settings import INSTALLED_APPS
 
@@ -20,8 +22,11 @@ _DATABASE: dict[str, object] = {
 }
 DATABASES = {"default": _DATABASE}  # type: ignore[dict-item]  # the base's values are str
 MEDIA_ROOT = SITE["master"]
+_OPTIONS = dict(SITE["options"])
+if django.VERSION >= (5, 1):  # a save overwrites (tests/queue_driver.py does it by hand before)
+    _OPTIONS["allow_overwrite"] = True
 STORAGES = {
-    "media": {"BACKEND": "resto_fast.storage.AsyncStorage", "OPTIONS": SITE["options"]},
+    "media": {"BACKEND": "resto_fast.storage.AsyncStorage", "OPTIONS": _OPTIONS},
     "staticfiles": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
 }
 if "django_tasks" in INSTALLED_APPS:
