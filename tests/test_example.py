@@ -33,8 +33,8 @@ FORM_CONTENT = bytes(range(256)) * 64
 ADMIN_CONTENT = os.urandom(3 * 1024 * 1024 + 17)
 
 
-def _environment(hosts: list[str]) -> dict[str, str]:
-    env = dict(os.environ)
+def _environment(hosts: list[str], extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ) | (extra or {})
     env["DJANGO_SETTINGS_MODULE"] = "exampleproject.settings"
     env["RESTO_MEDIA_HOSTS"] = " ".join(hosts)
     # The example and resto_fast from this checkout, whatever is installed.
@@ -44,11 +44,13 @@ def _environment(hosts: list[str]) -> dict[str, str]:
     return env
 
 
-def _run(args: list[str], hosts: list[str]) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], hosts: list[str], extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-W", "error", *args],
         cwd=ROOT,
-        env=_environment(hosts),
+        env=_environment(hosts, extra),
         capture_output=True,
         text=True,
         timeout=60,
@@ -129,6 +131,38 @@ def test_system_checks_pass_and_migrations_are_up_to_date(
     no_hosts = _run(["example/manage.py", "check"], [])
     assert no_hosts.returncode == 0, no_hosts.stdout + no_hosts.stderr
     assert "resto_fast.W002" in no_hosts.stderr
+
+
+def test_with_the_tasks_queue_a_worker_replicates_each_upload(
+    media_servers: list[TestHttpServer], tmp_path: Path
+) -> None:
+    pytest.importorskip("django_tasks_db")  # the tasks extra, on Django 5.2 and later
+    hosts = [server.host for server in media_servers]
+    extra = {
+        "EXAMPLE_QUEUE": "tasks",
+        "EXAMPLE_DATABASE": str(tmp_path / "db.sqlite3"),
+        "EXAMPLE_MEDIA_ROOT": str(tmp_path / "media"),
+    }
+
+    def manage(*args: str) -> str:
+        done = _run(["example/manage.py", *args], hosts, extra)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+    manage("migrate", "-v0")
+    saved = manage(
+        "shell",
+        "-c",
+        "from django.core.files.base import ContentFile; from gallery.models import Document;"
+        "d = Document(title='queued'); d.file.save('queued.txt', ContentFile(b'in a task'));"
+        "print(d.file.name)",
+    ).split()[-1]  # the shell may say what it imported first
+    assert (tmp_path / "media" / saved).read_bytes() == b"in a task"  # the master copy, at once
+    assert all(f"media/{saved}" not in server.files for server in media_servers)  # not yet
+    manage("db_worker", "--batch", "--no-startup-delay")
+    for server in media_servers:
+        assert server.files[f"media/{saved}"] == b"in a task"
+        assert server.log == [("PUT", f"/media/{saved}", 201)]
 
 
 # -- the child process ------------------------------------------------------------------

@@ -264,3 +264,22 @@ def test_queue_options_come_from_settings_too(tmp_path: Path) -> None:
         "media",
     )
     assert queue.repairs is True  # on by default with a durable queue
+
+
+def test_a_backend_that_cannot_defer_still_retries_after_the_delay(
+    media: Nginx, configure: Callable[..., Any], flaky: TestHttpServer
+) -> None:
+    tasks = pytest.importorskip("resto_fast.tasks").replicate_task
+    if tasks is None:
+        pytest.skip("no Tasks framework (Django 6, or django-tasks on 5.2)")
+    immediate = {"default": {"BACKEND": _backend("immediate.ImmediateBackend")}}
+    with override_settings(TASKS=immediate):
+        assert tasks.get_backend().supports_defer is False
+        storage = configure(
+            "AsyncStorage", [media.hosts[0], flaky.host], queue="tasks", retry_delay=0.2
+        )
+        name = storage.save("d/later.txt", ContentFile(b"waited for"))
+        assert media.path(0, name).read_bytes() == b"waited for"  # ran at once, failed on one
+        assert not flaky.has_file(f"media/{name}")
+        flaky.override_code = None  # the retry waits on a timer here, then runs the task
+        assert wait_for(lambda: flaky.has_file(f"media/{name}"))

@@ -1,4 +1,5 @@
-"""Settings for the resto_fast example: uploads stored on HybridStorage.
+"""Settings for the resto_fast example: uploads stored on HybridStorage (or, with
+EXAMPLE_QUEUE=tasks, on AsyncStorage replicating through Django's Tasks framework).
 
 Every uploaded file is written under MEDIA_ROOT (the master copy), then PUT
 to every media server in RESTO_MEDIA_HOSTS at once.  The hosts come from the
@@ -60,7 +61,8 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "db.sqlite3",
+        "NAME": os.environ.get("EXAMPLE_DATABASE", BASE_DIR / "db.sqlite3"),
+        "OPTIONS": {"timeout": 30},  # the site and its task worker share it
     }
 }
 
@@ -72,7 +74,7 @@ STATIC_URL = "static/"
 # The master copy of every upload.  MEDIA_URL is also the path the files get
 # on each media server: a file saved as documents/a.pdf is PUT to
 # http://<host>/media/documents/a.pdf.
-MEDIA_ROOT = BASE_DIR / "media"
+MEDIA_ROOT = os.environ.get("EXAMPLE_MEDIA_ROOT", BASE_DIR / "media")
 MEDIA_URL = "/media/"
 
 # The media servers, "host:port" each.  None: files are only kept locally
@@ -91,6 +93,17 @@ STORAGES = {
     # Setting STORAGES replaces Django's default, so the static files' one is restated.
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# EXAMPLE_QUEUE=tasks: uploads are replicated in the background instead, by a task of
+# Django's Tasks framework that `python manage.py db_worker` runs (its database backend,
+# on this site's SQLite: no other server).  Needs `pip install -e '.[tasks]'` (Django 5.2+).
+if os.environ.get("EXAMPLE_QUEUE") == "tasks":
+    INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    STORAGES["default"] = {
+        "BACKEND": "resto_fast.storage.AsyncStorage",
+        "OPTIONS": {"timeout": 5, "queue": "tasks"},  # retries: RESTO_RETRIES, ...
+    }
 
 # resto_fast logs each failed host at ERROR (and surprises at WARNING) on its logger.
 LOGGING = {
