@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import tempfile
 from collections.abc import Sequence
 
-from ._exceptions import NotFoundError, ReplicationError, RestoError, SourceError
+from ._exceptions import NotFoundError, RestoError, SourceError
 from ._replicator import Replicator, log_extra
 from ._results import OperationResult
+from ._sources import file_stamp
 
 __all__ = ["Convergence", "converge_from_file", "converge_from_hosts"]
 
@@ -60,15 +60,6 @@ class Convergence:
         }
 
 
-def _stamp(path: str) -> tuple[int, int, int] | None:
-    """What tells this version of the source from the next (inode, mtime in ns, size)."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return (info.st_ino, info.st_mtime_ns, info.st_size)
-
-
 def _convergence(name: str, result: OperationResult, rounds: int) -> Convergence:
     failed = {host: str(error) for host, error in result.failures.items()}
     if result.source_error is not None:  # nobody got it: every host failed for the same reason
@@ -85,7 +76,7 @@ def converge_from_file(
     (up to :data:`ROUNDS` times) when the file changed meanwhile."""
     targets = None if hosts is None else list(hosts)
     for rounds in range(1, ROUNDS + 1):
-        before = _stamp(path)
+        before = file_stamp(path)
         if before is None:
             result = replicator.delete(name, hosts=targets)
         else:
@@ -93,7 +84,7 @@ def converge_from_file(
                 result = replicator.put(name, path, hosts=targets)
             except SourceError:  # gone, or replaced, between the look and the open
                 continue
-        if _stamp(path) == before:
+        if file_stamp(path) == before:
             return _convergence(name, result, rounds)
     logger.warning(
         "%r kept changing while it was replicated (%d rounds); left for the next run",
@@ -125,7 +116,7 @@ def converge_from_hosts(
             except NotFoundError:
                 answered_missing += 1
                 continue
-            except (ReplicationError, RestoError) as exc:
+            except RestoError as exc:  # it could not answer (a ReplicationError, say)
                 why = f"reading it from {source} failed: {exc}"
                 continue
             spool.seek(0)

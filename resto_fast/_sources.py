@@ -20,7 +20,7 @@ from typing import IO, Protocol, TypeAlias, cast, runtime_checkable
 
 from ._buffer import ChunkWindow
 
-__all__ = ["OpenSource", "Source", "SupportsRead", "open_source"]
+__all__ = ["OpenSource", "Source", "SupportsRead", "file_stamp", "open_source"]
 
 #: Streams of unknown length are spooled in memory up to this size, then to disk.
 SPOOL_MEMORY_LIMIT = 1024 * 1024
@@ -101,6 +101,17 @@ class OpenSource:
         close, self._close = self._close, None
         if close is not None:
             close()
+
+
+def file_stamp(path: str) -> tuple[int, int, int] | None:
+    """What tells this version of a file from the next (inode, mtime in ns, size); None when
+    it is gone.  A resync and a replication task look again after sending a file: a stamp
+    that changed means what went out may be stale, or half old and half new."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
 def open_source(source: Source) -> OpenSource:

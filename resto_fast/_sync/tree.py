@@ -126,15 +126,6 @@ def _add_local(directory: Directory, entry: os.DirEntry[str]) -> None:
     )
 
 
-def local_stamp(path: str) -> tuple[int, int, int] | None:
-    """What identifies the current version of a local file; None when it is gone."""
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return (info.st_ino, info.st_mtime_ns, info.st_size)
-
-
 # -- a source host ------------------------------------------------------------------------
 
 

@@ -29,11 +29,12 @@ from .._exceptions import InvalidResponseError, TransportError, UnexpectedStatus
 from .._operation import Job
 from .._replicator import Replicator
 from .._results import OperationResult, Outcome
+from .._sources import file_stamp
 from .._webdav import Listing, parse_listing
 from .compare import Comparison, Difference, compare_directory, compare_file
 from .options import SyncOptions
 from .report import HostTally, Tally
-from .tree import Directory, SourceFacts, join, local_stamp
+from .tree import Directory, SourceFacts, join
 
 __all__ = ["END", "Feed", "Worker"]
 
@@ -404,7 +405,7 @@ class Worker:
         source_path = None
         if self.options.source_dir is not None:
             source_path = os.path.join(self.options.source_dir, path)
-        if result.source_error is not None and source_path and local_stamp(source_path) is None:
+        if result.source_error is not None and source_path and file_stamp(source_path) is None:
             tally.vanished += 1
             self.note(f"{path!r} vanished from the source during the run; left as it is")
             return
@@ -417,7 +418,7 @@ class Worker:
                 tally.hosts[host].failed += 1
         if source_path is None or facts[2] is None:
             return
-        stamp = local_stamp(source_path)
+        stamp = file_stamp(source_path)
         if stamp == facts[2]:
             return
         # The source changed while (or since) it was listed: what went out may be half-old.
