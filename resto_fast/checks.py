@@ -10,6 +10,8 @@ at every model ``FileField`` whose storage is one:
   has nowhere to put files.
 - ``resto_fast.W003``: DistributedStorage without fatal exceptions (and no
   write quorum or repair), which can lose uploads without an error.
+- ``resto_fast.E003``: the storage's ``queue`` cannot take tasks here: the
+  Tasks framework, rq or Celery is missing, or ``celery_app`` does not import.
 
 Each message names the STORAGES alias or the model field as its ``obj``.
 Registered when :mod:`resto_fast.storage` is imported; add ``"resto_fast"``
@@ -28,6 +30,8 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import FileField
 from django.utils.module_loading import import_string
+
+from ._queues import QueueConfig
 
 __all__ = ["check_storages"]
 
@@ -89,6 +93,14 @@ def _check(where: str, storage: Any) -> Iterator[checks.CheckMessage]:
                 id="resto_fast.W002",
                 obj=where,
             )
+    problem = _queue_problem(storage.resto_config.queue)
+    if problem is not None:
+        yield checks.Error(
+            f"cannot queue its replication: {problem}",
+            hint="Install what the queue needs, or set 'queue' to 'thread'.",
+            id="resto_fast.E003",
+            obj=where,
+        )
     if distributed and storage.loses_silently:
         yield checks.Warning(
             "DistributedStorage without fatal exceptions can lose uploads silently",
@@ -97,3 +109,27 @@ def _check(where: str, storage: Any) -> Iterator[checks.CheckMessage]:
             id="resto_fast.W003",
             obj=where,
         )
+
+
+def _queue_problem(queue: QueueConfig) -> str | None:
+    """Why the storage's queue cannot take tasks here (a missing package, a wrong path)."""
+    if queue.queue == "tasks":
+        from .tasks import replicate_task
+
+        if replicate_task is None:
+            return (
+                "the tasks queue needs Django's Tasks framework: Django 6, or the django-tasks "
+                "backport on Django 5.2 (pip install 'resto_fast[tasks]')"
+            )
+    elif queue.queue == "rq":
+        try:
+            import redis  # noqa: F401
+            import rq  # noqa: F401
+        except ImportError as exc:
+            return f"the rq queue needs rq and redis (pip install 'resto_fast[rq]'): {exc}"
+    elif queue.queue == "celery":
+        try:
+            import_string(queue.celery_app or "")
+        except ImportError as exc:
+            return f"celery_app {queue.celery_app!r} cannot be imported: {exc}"
+    return None

@@ -64,3 +64,28 @@ def test_an_unknown_option(tmp_path: Path) -> None:
     ((code, message),) = run_checks(hybrid(tmp_path, hosts=["m1:80"], hots=["typo"]))
     assert code == "resto_fast.E001"
     assert "hots" in message
+
+
+def test_a_queue_that_cannot_take_tasks_here_is_an_error(tmp_path: Path) -> None:
+    wrong = run_checks(
+        hybrid(tmp_path, hosts=["m:80"], queue="celery", celery_app="nowhere.celery.app")
+    )
+    assert wrong == [
+        (
+            "resto_fast.E003",
+            "STORAGES['default']: cannot queue its replication: celery_app "
+            "'nowhere.celery.app' cannot be imported: No module named 'nowhere'",
+        )
+    ]
+    assert run_checks(hybrid(tmp_path, hosts=["m:80"], queue="rq")) == []  # rq is installed
+
+
+def test_the_tasks_queue_needs_the_tasks_framework(tmp_path: Path) -> None:
+    from resto_fast.tasks import replicate_task
+
+    messages = run_checks(hybrid(tmp_path, hosts=["m:80"], queue="tasks"))
+    if replicate_task is None:  # Django 4.2, or no django-tasks
+        assert [id_ for id_, _ in messages] == ["resto_fast.E003"]
+        assert "Django's Tasks framework" in messages[0][1]
+    else:
+        assert messages == []
