@@ -182,11 +182,16 @@ def _rq_queue(url: str, name: str) -> Any:
 
 
 def _enqueue_rq(config: QueueConfig, args: tuple[Any, ...], delay: float) -> None:
+    from rq import Retry
+
     queue = _rq_queue(config.redis_url, config.rq_queue)
+    # The task reports failed hosts and queues them itself; rq's own retries are for a job
+    # that never finished: its worker killed (an abandoned job), or an error of the task.
+    again = Retry(max=3, interval=[1, 10, 60])
     if delay <= 0:
-        queue.enqueue(TASK_PATH, *args)
+        queue.enqueue(TASK_PATH, *args, retry=again)
     else:
-        queue.enqueue_in(datetime.timedelta(seconds=delay), TASK_PATH, *args)
+        queue.enqueue_in(datetime.timedelta(seconds=delay), TASK_PATH, *args, retry=again)
 
 
 @functools.cache
