@@ -20,7 +20,7 @@ import logging
 import tempfile
 from collections.abc import Sequence
 
-from ._exceptions import NotFoundError, RestoError, SourceError
+from ._exceptions import NotFoundError, RestoError
 from ._replicator import Replicator, log_extra
 from ._results import OperationResult
 from ._sources import file_stamp
@@ -80,10 +80,9 @@ def converge_from_file(
         if before is None:
             result = replicator.delete(name, hosts=targets)
         else:
-            try:
-                result = replicator.put(name, path, hosts=targets)
-            except SourceError:  # gone, or replaced, between the look and the open
-                continue
+            result = replicator.put(name, path, hosts=targets)
+            if result.source_error is not None and not result.hosts:
+                continue  # gone, or replaced, between the look and the open: look again
         if file_stamp(path) == before:
             return _convergence(name, result, rounds)
     logger.warning(

@@ -64,7 +64,13 @@ _CURL_REASONS = {
     pycurl.E_SSL_CONNECT_ERROR: "tls",
     pycurl.E_PEER_FAILED_VERIFICATION: "tls",
     pycurl.E_SSL_CACERT_BADFILE: "tls",
+    pycurl.E_FILESIZE_EXCEEDED: "answer",  # a write's answer over ANSWER_LIMIT
+    pycurl.E_FTP_WEIRD_SERVER_REPLY: "protocol",  # CURLE_WEIRD_SERVER_REPLY (8): not HTTP
+    pycurl.E_UNSUPPORTED_PROTOCOL: "protocol",  # "Unsupported HTTP version in response"
 }
+
+# Methods whose answer is only a verdict: its body (an error page) is not progress.
+_WRITES = frozenset({"PUT", "DELETE", "MKCOL"})
 
 _EXHAUSTED: Any = object()  # what next() gives for an operations iterator that has ended
 
@@ -120,8 +126,11 @@ class _StatusGate:
         self.written = 0
 
     def header(self, line: bytes) -> None:
+        # A status line, or a header line that only looks like one (libcurl judges the
+        # answer itself): never an exception here, a callback's would be printed.
         if line.startswith(b"HTTP/"):
-            self._status = int(line.split(None, 2)[1])
+            fields = line.split(None, 2)
+            self._status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
 
     def write(self, data: bytes) -> int | None:
         if self._status != self._wanted:
@@ -388,15 +397,15 @@ class Engine:
                 transfer.last_progress = now  # waiting for a slower host is not a stall
                 continue
             handle = transfer.handle
-            mark = (
-                handle.getinfo(pycurl.SIZE_UPLOAD_T)
-                - _unsent(handle)
-                + handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
-            )
+            mark = handle.getinfo(pycurl.SIZE_UPLOAD_T) - _unsent(handle)
+            if transfer.op.method not in _WRITES:  # a read's body is its progress
+                mark += handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
             if mark != transfer.mark:
                 transfer.mark = mark
                 transfer.last_progress = now
             elif now - transfer.last_progress >= timeout:
+                # For a write, an answer that trickles is no progress: once the request has
+                # gone out, the whole answer has `timeout` seconds to come.
                 self._finish(
                     transfer, None, f"no progress for {now - transfer.last_progress:.1f} s"
                 )

@@ -131,10 +131,14 @@ class TransportError(HostError):
 
     ``reason`` is a short stable word for programs and logs (``"refused"``,
     ``"timeout"``, ``"stalled"``, ``"reset"``, ``"dns"``, ``"tls"``,
-    ``"aborted"``, ``"rewind"``, ``"incomplete"``, ``"other"``); ``curl_code``
-    is libcurl's error number when libcurl reported it, else ``None``.
-    ``"incomplete"``: the host answered a PUT with a 2xx before it could have
-    read the whole body; it may hold a partial copy, so the write failed.
+    ``"aborted"``, ``"rewind"``, ``"incomplete"``, ``"answer"``,
+    ``"protocol"``, ``"skipped"``, ``"other"``); ``curl_code`` is libcurl's
+    error number when libcurl reported it, else ``None``.  ``"incomplete"``:
+    the host answered a PUT with a 2xx before it could have read the whole
+    body; it may hold a partial copy.  ``"stalled"`` also covers a write's
+    answer that trickles past the timeout.  ``"answer"``: a write's answer too
+    large to be a verdict (over 1 MiB).  ``"protocol"``: the answer is not
+    HTTP.  ``"skipped"``: not asked, the host is down (see ``host_cooldown``).
     """
 
     def __init__(

@@ -19,6 +19,8 @@ from ._webdav import PROPFIND_BODY
 
 __all__ = ["HandlePool"]
 
+#: Bytes of a write's answer at most: a verdict, and an error page at most.
+ANSWER_LIMIT = 1024 * 1024
 # GET bodies and listings arrive in bigger pieces than libcurl's 16 KiB default: fewer
 # Python calls.
 _DOWNLOAD_BUFFER_SIZE = 256 * 1024
@@ -79,6 +81,10 @@ class HandlePool:
             handle.setopt(pycurl.SSL_VERIFYHOST, 0)
         if config.ca_file is not None:
             handle.setopt(pycurl.CAINFO, config.ca_file)
+        if kind in ("PUT", "PUT_BODY", "DELETE", "MKCOL"):
+            # A write's answer is a verdict and an error page at most: bound it (a server
+            # that streams one without end fails, reason "answer").
+            handle.setopt(pycurl.MAXFILESIZE_LARGE, ANSWER_LIMIT)
         if kind == "PUT":
             handle.setopt(pycurl.UPLOAD, 1)
             handle.setopt(pycurl.UPLOAD_BUFFERSIZE, config.upload_buffer_size)

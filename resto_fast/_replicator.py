@@ -34,7 +34,7 @@ from ._names import encode_directory, encode_name, host_url
 from ._operation import Job, Operation, Sink
 from ._pool import EnginePool
 from ._results import HostResult, OperationResult, Outcome, RemoteStat, describe_failures
-from ._sources import OpenSource, Source, open_source
+from ._sources import NotASource, OpenSource, Source, open_source
 from ._webdav import parse_listing
 
 __all__ = ["Replicator"]
@@ -120,13 +120,20 @@ class Replicator:
     ) -> OperationResult:
         """Upload one file to every host (or to ``hosts``) at once; the source is read once.
 
-        Raises :class:`InvalidNameError` for a refused name and
-        :class:`SourceError` when the source cannot be opened, both before any
-        request.  Host failures, and a source that fails half-way, are in the
-        result: call ``raise_for_failures()`` to raise them.
+        Raises :class:`InvalidNameError` for a refused name, before any request.
+        Everything else is in the result (``raise_for_failures()`` raises it):
+        each host's failure, and the source's, whatever the size, as
+        ``source_error``: one that cannot be opened or read (no host results:
+        nothing was sent), or that fails half-way (every host's upload aborted
+        before it completed).
         """
         targets = self._targets(name, hosts)
-        op, opened = self._prepare(name, source, targets)
+        try:
+            op, opened = self._prepare(name, source, targets)
+        except SourceError as error:
+            result = OperationResult("PUT", name, (), error)
+            self._log(result)
+            return result
         if self._config.make_directories:
             try:
                 self._make_directories(targets)
@@ -423,8 +430,8 @@ class Replicator:
     def _open(self, name: str, source: Source) -> OpenSource:
         try:
             return open_source(source)
-        except OSError as exc:
-            raise SourceError(f"cannot read the source of {name!r}: {exc}", name=name) from exc
+        except Exception as exc:  # whatever a file object's methods raise, or not a source
+            raise _source_error(name, exc) from exc
 
     def _prepare(
         self, name: str, source: Source, targets: list[tuple[str, str]]
@@ -438,9 +445,9 @@ class Replicator:
         config = self._config
         try:
             body = opened.body(config.chunk_size)
-        except (OSError, EOFError) as exc:
+        except Exception as exc:  # a read() that raised anything, or returned text or too much
             opened.close()
-            raise SourceError(f"cannot read the source of {name!r}: {exc}", name=name) from exc
+            raise _source_error(name, exc) from exc
         if body is not None:
             return Operation("PUT", name, targets, body=body), opened
         window = opened.window(
@@ -556,6 +563,11 @@ class Replicator:
             exc_info=error if self._config.log_tracebacks else None,
             extra=log_extra(method, name, error.host),
         )
+
+
+def _source_error(name: str, exc: Exception) -> SourceError:
+    what = "is no source" if isinstance(exc, NotASource) else "cannot be read"
+    return SourceError(f"the source of {name!r} {what}: {exc}", name=name)
 
 
 def _unanswered(method: str, name: str, failures: dict[str, HostError]) -> ReplicationError:

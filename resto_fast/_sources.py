@@ -20,10 +20,11 @@ from typing import IO, Protocol, TypeAlias, cast, runtime_checkable
 
 from ._buffer import ChunkWindow
 
-__all__ = ["OpenSource", "Source", "SupportsRead", "file_stamp", "open_source"]
+__all__ = ["NotASource", "OpenSource", "Source", "SupportsRead", "file_stamp", "open_source"]
 
 #: Streams of unknown length are spooled in memory up to this size, then to disk.
 SPOOL_MEMORY_LIMIT = 1024 * 1024
+_SPOOL_READ = 256 * 1024
 
 
 @runtime_checkable
@@ -79,6 +80,8 @@ class OpenSource:
             piece = _checked(self._read(missing))
             if not piece:
                 raise EOFError(f"the source ended {missing} bytes short of its {self.size}")
+            if len(piece) > missing:
+                raise ValueError(f"read({missing}) returned {len(piece)} bytes, more than asked")
             pieces.append(piece)
             missing -= len(piece)
         return pieces[0] if len(pieces) == 1 and type(pieces[0]) is bytes else b"".join(pieces)
@@ -114,26 +117,31 @@ def file_stamp(path: str) -> tuple[int, int, int] | None:
     return (info.st_ino, info.st_mtime_ns, info.st_size)
 
 
+class NotASource(TypeError):
+    """What was given as a source is none: text, a text-mode file, a number..."""
+
+
 def open_source(source: Source) -> OpenSource:
     """Open a source for one upload.
 
-    Raises ``TypeError`` for something that is not a source (text, a text-mode
-    file) and ``OSError`` when a path cannot be opened; the caller names the
-    file in the error it raises.
+    Raises :class:`NotASource` (a ``TypeError``) for something that is not a
+    source (text, a text-mode file), and whatever opening or reading it
+    raises otherwise; the caller makes a :class:`SourceError` of both, naming
+    the file.
     """
     if isinstance(source, bytes | bytearray | memoryview):
         view = memoryview(source)
         if not view.contiguous:
-            raise TypeError("a memoryview source must be contiguous")
+            raise NotASource("a memoryview source must be contiguous")
         view = view.cast("B")
         return OpenSource(view.nbytes, data=view, whole=source if type(source) is bytes else None)
     if isinstance(source, str | os.PathLike):
         return _open_path(os.fspath(source))
     if isinstance(cast(object, source), io.TextIOBase):  # declared binary, passed as text
-        raise TypeError("a file source must be opened in binary mode ('rb'), not text mode")
+        raise NotASource("a file source must be opened in binary mode ('rb'), not text mode")
     if isinstance(source, SupportsRead):
         return _open_file(source)
-    raise TypeError(
+    raise NotASource(
         f"a source is a path, bytes-like data or a binary file object, not {type(source).__name__}"
     )
 
@@ -176,7 +184,7 @@ def _remaining_size(file: SupportsRead) -> int | None:
 def _checked(data: object) -> bytes | bytearray | memoryview:
     """What a source's ``read()`` returned, refused unless it is binary."""
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise TypeError(f"the source's read() returned {type(data).__name__}, not bytes")
+        raise ValueError(f"the source's read() returned {type(data).__name__}, not bytes")
     return data
 
 
@@ -188,6 +196,8 @@ def _readinto_of(file: SupportsRead) -> ReadInto:
     def copy_read(view: memoryview) -> int:
         data = _checked(file.read(len(view)))
         count = len(data)
+        if count > len(view):
+            raise ValueError(f"read({len(view)}) returned {count} bytes, more than asked")
         view[:count] = data
         return count
 
@@ -199,9 +209,11 @@ def _spool(file: SupportsRead) -> OpenSource:
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_LIMIT)  # noqa: SIM115
     try:
         while True:
-            data = _checked(file.read(256 * 1024))
+            data = _checked(file.read(_SPOOL_READ))
             if not data:
                 break
+            if len(data) > _SPOOL_READ:
+                raise ValueError(f"read({_SPOOL_READ}) returned {len(data)} bytes, more than asked")
             spool.write(data)
         size = spool.tell()
         spool.seek(0)

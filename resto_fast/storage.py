@@ -132,10 +132,9 @@ class _Replicated(Durable):
         replicator = transport.replicator
         whole = hosts == replicator.hosts  # the common case, with its URLs prepared
         if method == "PUT":
-            try:
-                result = replicator.put(name, rewound(args[0]), hosts=None if whole else hosts)
-            except SourceError as unreadable:
-                return self._unreadable(unreadable, method, name)
+            result = replicator.put(name, rewound(args[0]), hosts=None if whole else hosts)
+            if result.source_error is not None and not result.hosts:  # nothing was sent
+                return self._unreadable(result.source_error, method, name, logged=True)
             existed = Outcome.REPLACED
         else:
             result = replicator.delete(name, hosts=None if whole else hosts)
@@ -181,10 +180,14 @@ class _Replicated(Durable):
         self._conclude(failures, tuple(returned), action, name, None)
         return returned
 
-    def _unreadable(self, error: SourceError, method: str, name: str) -> dict[str, Any]:
-        """The source failed before any request: no host was tried.  Logged, then raised
-        as a failure is (when fatal, or when the media servers hold the only copy)."""
-        logger.error("%s", error, extra=log_extra(method, name, None))
+    def _unreadable(
+        self, error: SourceError, method: str, name: str, *, logged: bool = False
+    ) -> dict[str, Any]:
+        """The source failed before any request: no host was tried.  Logged (unless the
+        replicator did), then raised as a failure is (when fatal, or when the media servers
+        hold the only copy)."""
+        if not logged:
+            logger.error("%s", error, extra=log_extra(method, name, None))
         self._conclude({}, (), method, name, error)
         return {}
 

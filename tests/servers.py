@@ -668,6 +668,25 @@ class FixedAnswer(_Peer):
             conn.sendall(self.answer)
 
 
+class Answering(_Peer):
+    """Reads each whole request, then sends ``answer`` (raw bytes), then ``trickle`` bytes
+    one at a time every ``pause`` seconds (a body that never seems to end), if any."""
+
+    def __init__(self, answer: bytes, *, trickle: int = 0, pause: float = 0.5) -> None:
+        self.answer = answer
+        self.trickle = trickle
+        self.pause = pause
+        super().__init__()
+
+    def serve(self, conn: socket.socket) -> None:
+        for _ in requests_on(conn):
+            conn.sendall(self.answer)
+            for _ in range(self.trickle):
+                if self._stopped.wait(self.pause):
+                    return
+                conn.sendall(b"x")
+
+
 class EarlyAnswer(_Peer):
     """Answers ``201 Created`` (and ``Connection: close``) as soon as it has a request head,
     without reading the body, then holds the connection open without reading: libcurl

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from resto_fast import Outcome, Replicator, ReplicatorConfig, TransportError
+from resto_fast import Outcome, ReplicationError, Replicator, ReplicatorConfig, TransportError
 from resto_fast._buffer import ChunkWindow
 from resto_fast._engine import Engine
 from resto_fast._operation import Operation
 from tests.servers import (
+    Answering,
     BlackHole,
     EarlyAnswer,
     Nginx,
@@ -236,3 +237,52 @@ def test_a_success_answered_before_the_body_went_out_is_a_failure(
     assert early.host in line
     assert "'early.bin'" in line
     assert "partial copy" in line
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_an_answer_that_trickles_is_cut_off_within_the_timeout(method: str) -> None:
+    answer = b"HTTP/1.1 201 Created\r\nContent-Length: 1000\r\n\r\n"  # 1000 bytes, 2 a second
+    with (
+        Answering(answer, trickle=1000, pause=0.1) as slow,
+        Replicator([slow.host], "/media/", timeout=0.5) as replicator,
+    ):
+        started = time.monotonic()
+        if method == "PUT":
+            result = replicator.put("t.bin", b"x" * 100)
+        else:
+            result = replicator.delete("t.bin")
+        elapsed = time.monotonic() - started
+    assert failed_reason(result, slow.host) == "stalled"  # the trickle is no progress
+    assert elapsed < 2.0
+
+
+def test_an_answer_too_large_for_a_verdict_fails() -> None:
+    answer = b"HTTP/1.1 201 Created\r\nContent-Length: 50000000\r\n\r\n" + b"x" * 65536
+    with (
+        Answering(answer) as talkative,
+        Replicator([talkative.host], "/media/", timeout=1) as replicator,
+    ):
+        result = replicator.put("big-answer.bin", b"x")
+    assert failed_reason(result, talkative.host) == "answer"
+
+
+def test_a_line_that_is_no_status_line_is_an_error_of_the_tree(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    answer = b"HTTP/x: y\r\nContent-Length: 2\r\n\r\nhi"
+    with (
+        Answering(answer) as odd,
+        Replicator([odd.host], "/media/", timeout=1) as replicator,
+    ):
+        with pytest.raises(ReplicationError) as raised:
+            replicator.get("g.bin")
+        listing_error = None
+        try:
+            replicator.listdir("")
+        except ReplicationError as exc:
+            listing_error = exc
+    (error,) = raised.value.failures.values()
+    assert isinstance(error, TransportError)
+    assert error.reason == "protocol"
+    assert listing_error is not None
+    assert "Traceback" not in capfd.readouterr().err  # no callback printed one

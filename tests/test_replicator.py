@@ -199,14 +199,94 @@ def test_invalid_names_are_refused_before_any_request(media: Nginx, replicator: 
     assert media.requests() == []
 
 
-def test_an_unreadable_source_is_refused_before_any_request(
+def test_an_unreadable_source_is_its_result_and_nothing_is_sent(
     media: Nginx, replicator: Replicator, tmp_path: Path
 ) -> None:
-    with pytest.raises(SourceError) as caught:
-        replicator.put("x", tmp_path / "missing.bin")
-    assert caught.value.name == "x"
-    assert isinstance(caught.value.__cause__, FileNotFoundError)
+    result = replicator.put("x", tmp_path / "missing.bin")
+    error = result.source_error
+    assert isinstance(error, SourceError)
+    assert error.name == "x"
+    assert isinstance(error.__cause__, FileNotFoundError)
+    assert (result.ok, result.hosts) == (False, ())
+    with pytest.raises(SourceError):
+        result.raise_for_failures()
     assert media.requests() == []
+
+
+class _TooMuch(io.RawIOBase):
+    """read(n) returns more than n bytes, for ever."""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return b"x" * (max(size, 1) + 10)
+
+
+class _Raising(io.RawIOBase):
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        raise RuntimeError("the disk said no")
+
+
+class _Text(io.RawIOBase):
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> str:  # type: ignore[override,unused-ignore]
+        return "text"
+
+
+class _Sized:
+    """A seekable file object of ``size`` bytes (so it is not spooled) whose read misbehaves."""
+
+    def __init__(self, inner: io.RawIOBase, size: int) -> None:
+        self.inner, self.size, self.position = inner, size, 0
+
+    def read(self, size: int = -1) -> object:
+        return self.inner.read(size)
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.size if whence == 2 else offset
+
+
+@pytest.mark.parametrize("bad", [_TooMuch, _Raising, _Text])
+@pytest.mark.parametrize("size", [100, 3 * 1024 * 1024], ids=["small", "large"])
+def test_a_bad_source_is_a_source_error_in_its_result_whatever_its_size(
+    media: Nginx, replicator: Replicator, bad: type[io.RawIOBase], size: int
+) -> None:
+    result = replicator.put("bad.bin", _Sized(bad(), size))  # type: ignore[arg-type]
+    assert isinstance(result.source_error, SourceError)
+    assert not result.ok
+    assert not any(media.path(i, "bad.bin").exists() for i in range(3))
+    # A stream of unknown length is spooled first: the same faults, the same rule.
+    spooled = replicator.put("spooled.bin", bad())
+    assert isinstance(spooled.source_error, SourceError)
+
+
+def test_not_a_source_is_a_source_error_too(replicator: Replicator, media: Nginx) -> None:
+    result = replicator.put("n.bin", 12345)  # type: ignore[arg-type]
+    assert isinstance(result.source_error, SourceError)
+    assert "is no source" in str(result.source_error)
+    assert media.requests() == []
+
+
+def test_one_bad_source_does_not_stop_a_batch(media: Nginx, replicator: Replicator) -> None:
+    items = [("a.bin", b"a"), ("b.bin", _Text()), ("c.bin", 7), ("d.bin", _TooMuch())]
+    items += [("e.bin", b"e")]
+    results = replicator.put_many(items)  # type: ignore[arg-type]
+    assert [r.name for r in results] == ["a.bin", "b.bin", "c.bin", "d.bin", "e.bin"]
+    assert [r.ok for r in results] == [True, False, False, False, True]
+    assert all(isinstance(r.source_error, SourceError) for r in results[1:4])
+    assert media.path(0, "e.bin").read_bytes() == b"e"
 
 
 def test_a_source_failing_half_way_leaves_no_copy_anywhere(

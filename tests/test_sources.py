@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from resto_fast._sources import SPOOL_MEMORY_LIMIT, open_source
+from resto_fast._sources import SPOOL_MEMORY_LIMIT, NotASource, open_source
 
 
 def read_all(source: object) -> bytes:
@@ -92,17 +92,18 @@ def test_a_pipe_is_spooled_to_learn_its_length(tmp_path: Path) -> None:
 
 
 def test_text_is_refused() -> None:
-    with pytest.raises(TypeError, match="binary mode"):
+    with pytest.raises(NotASource, match="binary mode"):
         open_source(io.StringIO("text"))  # type: ignore[arg-type]
 
     class TextRead:
         def read(self, size: int = -1) -> str:
             return "text"
 
-    with pytest.raises(TypeError, match="not bytes"):
+    with pytest.raises(ValueError, match="not bytes"):  # what it read is wrong, not what it is
         open_source(TextRead())  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="a source is"):
+    with pytest.raises(NotASource, match="a source is"):
         open_source(12)  # type: ignore[arg-type]
+    assert issubclass(NotASource, TypeError)
 
 
 def test_bytes_are_a_body_as_they_are() -> None:
