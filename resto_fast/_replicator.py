@@ -10,6 +10,7 @@ fields (``resto_method``, ``resto_name``, ``resto_host``).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import random
@@ -44,6 +45,12 @@ _WARNINGS = {
     Outcome.REPLACED: "PUT %r on %s replaced an existing file (HTTP %s)",
     Outcome.ALREADY_GONE: "DELETE %r on %s: the file was already gone (HTTP %s)",
 }
+#: The options Replicator(...) takes beyond hosts and base_url: ReplicatorConfig's fields.
+_OPTIONS = frozenset(
+    field.name
+    for field in dataclasses.fields(ReplicatorConfig)
+    if field.init and field.name not in ("hosts", "base_url")
+)
 _MAX_KNOWN_DIRECTORIES = 100_000  # make_directories: remembered directory URLs, at most
 _WARNED = tuple(_WARNINGS)  # a tuple: `in` compares identity first, no Enum hashing
 
@@ -60,6 +67,14 @@ class Replicator:
     """
 
     def __init__(self, hosts: Iterable[str] = (), base_url: str = "/", **options: Any) -> None:
+        unknown = sorted(set(options) - _OPTIONS)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown option(s) {', '.join(unknown)} (accepted: {', '.join(sorted(_OPTIONS))})"
+            )
+        given: object = hosts  # typed as an iterable, but programs hand over anything
+        if not isinstance(given, Iterable):
+            raise ConfigurationError(f"hosts must be a list of 'host[:port]', not {given!r}")
         # A lone string is refused by the config (a common slip for a one-host list).
         hosts = hosts if isinstance(hosts, str) else tuple(hosts)
         self._setup(ReplicatorConfig(hosts=hosts, base_url=base_url, **options))  # type: ignore[arg-type]

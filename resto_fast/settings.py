@@ -169,10 +169,10 @@ def resolve(
         base_url=base_url,
         timeout=values["timeout"],
         total_timeout=values["total_timeout"],
-        verify_tls=bool(values["verify_tls"]),
+        verify_tls=values["verify_tls"],  # True or False: the config refuses "no" and the like
         ca_file=values["ca_file"],
-        log_tracebacks=bool(values["show_traceback"]),
-        make_directories=bool(values["make_directories"]),
+        log_tracebacks=values["show_traceback"],
+        make_directories=values["make_directories"],
         host_cooldown=values["host_cooldown"],
     )
     queue = QueueConfig(**{option: values[option] for option in _QUEUE_OPTIONS})
@@ -185,4 +185,7 @@ def resolve(
         raise ConfigurationError(
             f"write_quorum must be a number of hosts, 1 to {len(replicator.hosts)}, not {quorum!r}"
         )
-    return StorageConfig(replicator, bool(values["fatal_exceptions"]), base_url, queue, quorum)
+    fatal = values["fatal_exceptions"]
+    if not isinstance(fatal, bool):
+        raise ConfigurationError(f"fatal_exceptions must be True or False, not {fatal!r}")
+    return StorageConfig(replicator, fatal, base_url, queue, quorum)

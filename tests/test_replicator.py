@@ -508,8 +508,8 @@ def test_bad_configuration_is_refused_at_once() -> None:
         Replicator(["m:80"], "/media/?v=1")
     with pytest.raises(ConfigurationError, match="timeout"):
         Replicator(["m:80"], timeout=0)
-    with pytest.raises(TypeError):
-        Replicator(["m:80"], colour="blue")  # an unknown option
+    with pytest.raises(ConfigurationError, match="unknown option.*colour"):
+        Replicator(["m:80"], colour="blue")  # an unknown option: a ValueError, named
 
 
 def test_host_names_are_resolved(media: Nginx) -> None:

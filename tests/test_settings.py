@@ -26,13 +26,13 @@ def test_get_setting_reads_resto_settings_and_defaults() -> None:
 
 
 def test_options_win_over_settings_which_win_over_defaults(tmp_path: Path) -> None:
-    with override_settings(RESTO_MEDIA_HOSTS=["s1:80", "s2:80"], RESTO_TIMEOUT=9):
+    with override_settings(RESTO_MEDIA_HOSTS=["s1:8080", "s2:8080"], RESTO_TIMEOUT=9):
         from_settings = HybridStorage(location=str(tmp_path))
-        from_options = HybridStorage(location=str(tmp_path), hosts=["o1:80"], timeout=3)
-    assert from_settings.hosts == ("s1:80", "s2:80")
+        from_options = HybridStorage(location=str(tmp_path), hosts=["o1:8080"], timeout=3)
+    assert from_settings.hosts == ("s1:8080", "s2:8080")
     assert from_settings.resto_config.replicator.timeout == 9
     assert from_settings.fatal_exceptions is True
-    assert from_options.hosts == ("o1:80",)
+    assert from_options.hosts == ("o1:8080",)
     assert from_options.resto_config.replicator.timeout == 3
     defaults = HybridStorage(location=str(tmp_path))
     assert defaults.hosts == ()
@@ -41,10 +41,10 @@ def test_options_win_over_settings_which_win_over_defaults(tmp_path: Path) -> No
 
 
 def test_an_option_given_as_none_wins_over_the_setting(tmp_path: Path) -> None:
-    with override_settings(RESTO_TOTAL_TIMEOUT=30, RESTO_MEDIA_HOSTS=["s:80"]):
+    with override_settings(RESTO_TOTAL_TIMEOUT=30, RESTO_MEDIA_HOSTS=["s:8080"]):
         storage = HybridStorage(location=str(tmp_path), total_timeout=None)
     assert storage.resto_config.replicator.total_timeout is None
-    assert storage.hosts == ("s:80",)  # hosts=None, the constructor's default, is "not given"
+    assert storage.hosts == ("s:8080",)  # hosts=None, the constructor's default, is "not given"
     with override_settings(RESTO_VERIFY_TLS=True, RESTO_FATAL_EXCEPTIONS=True):
         strict = HybridStorage(location=str(tmp_path), verify_tls=None, fatal_exceptions=None)
     assert strict.resto_config.replicator.verify_tls is True  # None is not False
@@ -52,9 +52,9 @@ def test_an_option_given_as_none_wins_over_the_setting(tmp_path: Path) -> None:
 
 
 def test_settings_are_read_when_the_storage_is_built(tmp_path: Path) -> None:
-    with override_settings(RESTO_MEDIA_HOSTS=["early:80"]):
+    with override_settings(RESTO_MEDIA_HOSTS=["early:8080"]):
         storage = HybridStorage(location=str(tmp_path))
-    assert storage.hosts == ("early:80",)
+    assert storage.hosts == ("early:8080",)
 
 
 def test_storages_options_configure_the_backends(tmp_path: Path) -> None:
@@ -74,7 +74,7 @@ def test_storages_options_configure_the_backends(tmp_path: Path) -> None:
         },
         "remote": {
             "BACKEND": "resto_fast.storage.DistributedStorage",
-            "OPTIONS": {"hosts": ["h3:80"]},
+            "OPTIONS": {"hosts": ["h3:8080"]},
         },
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
@@ -101,17 +101,17 @@ def test_storages_options_configure_the_backends(tmp_path: Path) -> None:
 @pytest.mark.parametrize("cls", [HybridStorage, AsyncStorage, DistributedStorage])
 def test_an_unknown_option_is_named(cls: type, tmp_path: Path) -> None:
     with pytest.raises(ImproperlyConfigured, match=r"fatal_exception\b"):
-        cls(hosts=["m:80"], fatal_exception=False)
+        cls(hosts=["m:8080"], fatal_exception=False)
 
 
 @pytest.mark.parametrize("base_url", ["/media/?v=1", "/media/#top", "http://x/m/?a"])
 def test_a_base_url_with_a_query_or_fragment_is_refused(base_url: str, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"query|fragment"):
-        HybridStorage(location=str(tmp_path), base_url=base_url, hosts=["m:80"])
+        HybridStorage(location=str(tmp_path), base_url=base_url, hosts=["m:8080"])
     with override_settings(MEDIA_URL=base_url), pytest.raises(ValueError, match=r"query|fragment"):
-        DistributedStorage(hosts=["m:80"])
+        DistributedStorage(hosts=["m:8080"])
 
 
 def test_a_bad_host_is_refused_when_the_storage_is_built(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="host"):
-        HybridStorage(location=str(tmp_path), hosts="media-1:80")  # a string, not a list
+        HybridStorage(location=str(tmp_path), hosts="media-1:8080")  # a string, not a list

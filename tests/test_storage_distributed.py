@@ -148,18 +148,18 @@ def test_a_save_no_host_received_raises_even_without_fatal_exceptions(make: Fact
 
 
 def test_url_and_path(make: Factory) -> None:
-    storage = make(["m1:80"], base_url="https://media.example.com/m/")
+    storage = make(["m1:8080"], base_url="https://media.example.com/m/")
     assert storage.url("a b/é.jpg") == "https://media.example.com/m/a%20b/%C3%A9.jpg"
     with pytest.raises(NotImplementedError):
         storage.path("a.jpg")
     with override_settings(MEDIA_URL="/uploads/"):
-        assert DistributedStorage(hosts=["m1:80"]).url("x.txt") == "/uploads/x.txt"
+        assert DistributedStorage(hosts=["m1:8080"]).url("x.txt") == "/uploads/x.txt"
 
 
 def test_open_refuses_writing_modes(make: Factory) -> None:
     for mode in ("wb", "r", "ab", "rb+"):
         with pytest.raises(OSError, match="'rb' only"):
-            make(["m1:80"]).open("a.txt", mode)
+            make(["m1:8080"]).open("a.txt", mode)
 
 
 class NoLastModified(_Peer):
@@ -286,10 +286,10 @@ def test_an_overridden_create_that_reached_no_host_raises_even_without_fatal(
         transport_class = FailingCreate
 
     with pytest.warns(RuntimeWarning):
-        storage = Storage(["m1:80", "m2:80"], BASE_URL, fatal_exceptions=False)
+        storage = Storage(["m1:8080", "m2:8080"], BASE_URL, fatal_exceptions=False)
     with pytest.raises(ReplicationError) as caught:
         storage._save("lost.txt", ContentFile(b"x"))
-    assert sorted(caught.value.failures) == ["m1:80", "m2:80"]
+    assert sorted(caught.value.failures) == ["m1:8080", "m2:8080"]
 
 
 def test_text_content_is_saved_as_utf8(nginx3: MediaSet, make: Factory) -> None:

@@ -219,11 +219,15 @@ def test_a_used_storage_pickles_without_its_connections(nginx3: MediaSet, make: 
 
 def test_deconstruct_gives_the_class_path_and_arguments(tmp_path: Path) -> None:
     # django-resto's positional order: hosts, base_url, location.
-    storage = HybridStorage(["m1:80"], "/m/", str(tmp_path), timeout=5)
-    assert (storage.hosts, storage.base_url, storage.location) == (("m1:80",), "/m/", str(tmp_path))
+    storage = HybridStorage(["m1:8080"], "/m/", str(tmp_path), timeout=5)
+    assert (storage.hosts, storage.base_url, storage.location) == (
+        ("m1:8080",),
+        "/m/",
+        str(tmp_path),
+    )
     path, args, kwargs = storage.deconstruct()
     assert path == "resto_fast.storage.HybridStorage"
-    assert args == (["m1:80"], "/m/", str(tmp_path))
+    assert args == (["m1:8080"], "/m/", str(tmp_path))
     assert kwargs == {"timeout": 5}
 
 

@@ -10,7 +10,7 @@ import pytest
 from resto_fast import ConfigurationError, ReplicatorConfig
 from resto_fast._sync import HostTally, SyncOptions, SyncReport, Tally
 
-CONFIG = ReplicatorConfig(hosts=("h1:80", "h2:80"), base_url="/media/")
+CONFIG = ReplicatorConfig(hosts=("h1:8080", "h2:8080"), base_url="/media/")
 
 
 def options(**changes: object) -> SyncOptions:
@@ -19,7 +19,7 @@ def options(**changes: object) -> SyncOptions:
 
 
 def tally(h1: HostTally, h2: HostTally | None = None) -> Tally:
-    return Tally(hosts={"h1:80": h1, "h2:80": h2 or HostTally()}, files=10, directories=2)
+    return Tally(hosts={"h1:8080": h1, "h2:8080": h2 or HostTally()}, files=10, directories=2)
 
 
 def test_tallies_add_up_across_processes() -> None:
@@ -27,8 +27,8 @@ def test_tallies_add_up_across_processes() -> None:
     total.add(tally(HostTally(listed=3, missing=1, down="refused"), HostTally(cannot_list=True)))
     total.add(tally(HostTally(listed=4, uploaded=1), HostTally(failed=2)))
     assert total.files == 20
-    assert total.hosts["h1:80"] == HostTally(listed=7, missing=1, uploaded=1, down="refused")
-    assert total.hosts["h2:80"] == HostTally(failed=2, cannot_list=True)
+    assert total.hosts["h1:8080"] == HostTally(listed=7, missing=1, uploaded=1, down="refused")
+    assert total.hosts["h2:8080"] == HostTally(failed=2, cannot_list=True)
 
 
 @pytest.mark.parametrize(
@@ -69,21 +69,21 @@ def test_the_table_and_the_json_say_the_same() -> None:
     assert table[0].split() == [
         "host", "listed", "missing", "differing", "extra", "uploaded", "deleted", "failed"
     ]  # fmt: skip
-    assert table[1].split() == ["h1:80", "9", "1", "0", "0", "1", "0", "0"]
-    assert table[2].startswith("h2:80")
+    assert table[1].split() == ["h1:8080", "9", "1", "0", "0", "1", "0", "0"]
+    assert table[2].startswith("h2:8080")
     assert "given up: refused: x" in table[2]
-    assert table[-1] == "DIFFERENT: 1 of 2 hosts still differ: h2:80"
+    assert table[-1] == "DIFFERENT: 1 of 2 hosts still differ: h2:8080"
     summary = json.loads(json.dumps(report.to_json()))
     assert summary["exit_status"] == 1
-    assert summary["hosts"]["h2:80"]["remaining"] == 10
-    assert summary["hosts"]["h2:80"]["down"] == "refused: x"
+    assert summary["hosts"]["h2:8080"]["remaining"] == 10
+    assert summary["hosts"]["h2:8080"]["down"] == "refused: x"
 
 
 @pytest.mark.parametrize(
     ("changes", "says"),
     [
         ({"source_dir": None}, "name the source"),
-        ({"source_host": "h3:80"}, "not both"),
+        ({"source_host": "h3:8080"}, "not both"),
         ({"prefix": "../x"}, "invalid --prefix"),
         ({"processes": 0}, "processes must be"),
         ({"concurrency": True}, "concurrency must be"),
@@ -95,9 +95,9 @@ def test_options_are_refused_with_a_reason(changes: dict[str, object], says: str
 
 
 def test_a_source_host_is_not_a_target() -> None:
-    chosen = SyncOptions(config=CONFIG, source_host="h1:80")
-    assert chosen.config.hosts == ("h2:80",)
-    assert chosen.source == "host h1:80"
+    chosen = SyncOptions(config=CONFIG, source_host="h1:8080")
+    assert chosen.config.hosts == ("h2:8080",)
+    assert chosen.source == "host h1:8080"
     with pytest.raises(ConfigurationError, match="other than the source"):
-        SyncOptions(config=dataclasses.replace(CONFIG, hosts=("h1:80",)), source_host="h1:80")
+        SyncOptions(config=dataclasses.replace(CONFIG, hosts=("h1:8080",)), source_host="h1:8080")
     assert options(prefix="/photos/2024/").prefix == "photos/2024"
