@@ -508,7 +508,7 @@ def test_bad_configuration_is_refused_at_once() -> None:
         Replicator(["m:80"], "/media/?v=1")
     with pytest.raises(ConfigurationError, match="timeout"):
         Replicator(["m:80"], timeout=0)
-    with pytest.raises(ConfigurationError, match="unknown option.*colour"):
+    with pytest.raises(ConfigurationError, match=r"unknown option.*colour"):
         Replicator(["m:80"], colour="blue")  # an unknown option: a ValueError, named
 
 
