@@ -213,7 +213,8 @@ class ReplicatorConfig:
     before its PUT, for servers that do not make them (Apache, lighttpd).
     ``host_cooldown``: after a host could not be reached, every request of the
     process skips it for that many seconds, then one request probes it
-    (``0``: never skip).
+    (``0``: never skip).  ``logger`` names the logger failures and surprises
+    go to (the storages': ``resto_fast.storage``, which ``resto_fast`` hears).
     """
 
     hosts: tuple[str, ...] = ()
@@ -229,6 +230,7 @@ class ReplicatorConfig:
     log_tracebacks: bool = False
     make_directories: bool = False
     host_cooldown: float = DEFAULT_HOST_COOLDOWN
+    logger: str = "resto_fast"
     scheme: str = dataclasses.field(init=False, repr=False, compare=False)
     base_path: str = dataclasses.field(init=False, repr=False, compare=False)
 

@@ -3,9 +3,10 @@
 Every fan-out returns an :class:`OperationResult` naming each host's outcome;
 ``raise_for_failures()`` turns failures into one :class:`ReplicationError`.
 Each failure is also logged at ERROR, and each surprise (a PUT that replaced
-a file, a DELETE of a file already gone) at WARNING, on the ``resto_fast``
-logger, with the file name and the host in the message and as ``extra``
-fields (``resto_method``, ``resto_name``, ``resto_host``).
+a file, a DELETE of a file already gone) at WARNING, on the logger the
+config names (``resto_fast``; the storages' ``resto_fast.storage``), with
+the file name and the host in the message and as ``extra`` fields
+(``resto_method``, ``resto_name``, ``resto_host``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from ._webdav import parse_listing
 
 __all__ = ["Replicator"]
 
-logger = logging.getLogger("resto_fast")
 _WARNINGS = {
     Outcome.REPLACED: "PUT %r on %s replaced an existing file (HTTP %s)",
     Outcome.ALREADY_GONE: "DELETE %r on %s: the file was already gone (HTTP %s)",
@@ -87,6 +87,7 @@ class Replicator:
 
     def _setup(self, config: ReplicatorConfig) -> None:
         self._config = config
+        self._logger = logging.getLogger(config.logger)
         self._pool = EnginePool(lambda: Engine(config))
         self._directories: set[str] = set()  # directory URLs known to exist (make_directories)
         # Every URL is one of these prefixes plus the encoded name.
@@ -398,7 +399,7 @@ class Replicator:
                 if result.error is None:
                     self._directories.add(result.url)
                 else:
-                    logger.warning(
+                    self._logger.warning(
                         "MKCOL %s on %s failed: %s",
                         result.url,
                         result.host,
@@ -553,14 +554,14 @@ class Replicator:
     def _log(self, result: OperationResult, *, warn: bool = True) -> None:
         method, name = result.method, result.name
         if result.source_error is not None:
-            logger.error("%s", result.source_error, extra=log_extra(method, name, None))
+            self._logger.error("%s", result.source_error, extra=log_extra(method, name, None))
         for host_result in result.hosts:
             host = host_result.host
             if host_result.error is not None:
                 if result.source_error is None:  # else one line above says why all aborted
                     self._log_failure(method, name, host_result.error)
             elif warn and host_result.outcome in _WARNED:  # identity: no Enum hashing
-                logger.warning(
+                self._logger.warning(
                     _WARNINGS[host_result.outcome],
                     name,
                     host,
@@ -569,7 +570,7 @@ class Replicator:
                 )
 
     def _log_failure(self, method: str, name: str, error: HostError) -> None:
-        logger.error(
+        self._logger.error(
             "%s %r on %s failed: %s",
             method,
             name,

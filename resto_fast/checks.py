@@ -10,6 +10,8 @@ at every model ``FileField`` whose storage is one:
   has nowhere to put files.
 - ``resto_fast.W003``: DistributedStorage without fatal exceptions (and no
   write quorum or repair), which can lose uploads without an error.
+- ``resto_fast.W004``: ``DEFAULT_FILE_STORAGE`` names a resto_fast class: Django
+  5.1 and later ignore it, and nothing would replicate.
 - ``resto_fast.E003``: the storage's ``queue`` cannot take tasks here: the
   Tasks framework, rq or Celery is missing, or ``celery_app`` does not import.
 
@@ -24,11 +26,13 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import django
 from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import FileField
+from django.utils.functional import LazyObject, empty
 from django.utils.module_loading import import_string
 
 from ._queues import QueueConfig
@@ -41,7 +45,7 @@ def check_storages(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     messages: list[checks.CheckMessage] = []
     seen: set[tuple[type, object, object]] = set()
     for where, storage in _storages(messages):
-        # A STORAGES entry and the fields that use it are the same storage: say it once.
+        # A STORAGES entry and the fields that use it are one storage: say it once.
         key = (type(storage), storage.resto_config, getattr(storage, "location", None))
         if key not in seen:
             seen.add(key)
@@ -63,15 +67,47 @@ def _storages(messages: list[checks.CheckMessage]) -> Iterator[tuple[str, Any]]:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # W003 says it instead
-                yield where, backend(**spec.get("OPTIONS", {}))
+                storage = backend(**spec.get("OPTIONS", {}))
         except (ValueError, TypeError, ImproperlyConfigured) as exc:
             messages.append(
                 checks.Error(f"cannot be built: {exc}", id="resto_fast.E001", obj=where)
             )
+            continue
+        yield where, storage
+    legacy = getattr(settings, "DEFAULT_FILE_STORAGE", None)
+    if isinstance(legacy, str) and legacy.startswith("resto_fast.") and django.VERSION >= (5, 1):
+        messages.append(
+            checks.Warning(
+                f"DEFAULT_FILE_STORAGE = {legacy!r} is ignored by Django 5.1 and later: "
+                "nothing is replicated",
+                hint=f'Use STORAGES = {{"default": {{"BACKEND": "{legacy}"}}, ...}} instead.',
+                id="resto_fast.W004",
+                obj="DEFAULT_FILE_STORAGE",
+            )
+        )
     for model in apps.get_models():
         for field in model._meta.get_fields():
-            if isinstance(field, FileField) and isinstance(field.storage, _Replicated):
-                yield f"{model._meta.label}.{field.name}", field.storage
+            if not isinstance(field, FileField):
+                continue
+            where = f"{model._meta.label}.{field.name}"
+            try:  # the default storage is built lazily, here: it may fail like any other
+                storage = _unwrapped(field.storage)
+            except (ValueError, TypeError, ImproperlyConfigured) as exc:
+                error = checks.Error(f"cannot be built: {exc}", id="resto_fast.E001", obj=where)
+                if all(message.msg != error.msg for message in messages):  # said once
+                    messages.append(error)
+                continue
+            if isinstance(storage, _Replicated):
+                yield where, storage
+
+
+def _unwrapped(storage: Any) -> Any:
+    """The storage itself, not the lazy ``default_storage`` standing for it."""
+    if isinstance(storage, LazyObject):
+        if storage._wrapped is empty:
+            storage._setup()
+        return storage._wrapped
+    return storage
 
 
 def _check(where: str, storage: Any) -> Iterator[checks.CheckMessage]:

@@ -174,6 +174,7 @@ def resolve(
         log_tracebacks=values["show_traceback"],
         make_directories=values["make_directories"],
         host_cooldown=values["host_cooldown"],
+        logger="resto_fast.storage",  # where django-resto's LOGGING entries, renamed, look
     )
     queue = QueueConfig(**{option: values[option] for option in _QUEUE_OPTIONS})
     quorum = values["write_quorum"]

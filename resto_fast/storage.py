@@ -54,7 +54,7 @@ __all__ = [
     "UnexpectedStatusCode",
 ]
 
-logger = logging.getLogger("resto_fast")
+logger = logging.getLogger("resto_fast.storage")
 
 #: What FileSystemStorage itself accepts (``allow_overwrite`` exists from Django 5.1).
 _LOCAL_OPTIONS = frozenset(inspect.signature(FileSystemStorage.__init__).parameters) - {"self"}

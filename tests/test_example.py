@@ -34,9 +34,10 @@ ADMIN_CONTENT = os.urandom(3 * 1024 * 1024 + 17)
 
 
 def _environment(hosts: list[str], extra: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ) | (extra or {})
+    env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = "exampleproject.settings"
     env["RESTO_MEDIA_HOSTS"] = " ".join(hosts)
+    env |= extra or {}
     # The example and resto_fast from this checkout, whatever is installed.
     env["PYTHONPATH"] = os.pathsep.join(
         [str(EXAMPLE), str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
@@ -127,10 +128,35 @@ def test_system_checks_pass_and_migrations_are_up_to_date(
     migrations = _run(["example/manage.py", "makemigrations", "--check", "--dry-run"], hosts)
     assert migrations.returncode == 0, migrations.stdout + migrations.stderr
 
-    # resto_fast's own checks run (it is in INSTALLED_APPS): without hosts, a warning.
+    # resto_fast's own checks run (it is in INSTALLED_APPS): without hosts, a warning, once,
+    # though a model field uses the (lazy) default storage too.
     no_hosts = _run(["example/manage.py", "check"], [])
     assert no_hosts.returncode == 0, no_hosts.stdout + no_hosts.stderr
-    assert "resto_fast.W002" in no_hosts.stderr
+    assert no_hosts.stderr.count("resto_fast.W002") == 1
+
+    # A typo in a host is reported, once, not a traceback from building the default storage.
+    typo = _run(["example/manage.py", "check"], ["media..one:8080"])
+    assert typo.returncode == 1
+    assert "Traceback" not in typo.stderr
+    assert typo.stderr.count("(resto_fast.E001) cannot be built: invalid media host") == 1
+
+
+def test_default_file_storage_naming_our_class_is_a_warning_on_recent_django(
+    media_servers: list[TestHttpServer], tmp_path: Path
+) -> None:
+    import django
+
+    if django.VERSION < (5, 1):
+        pytest.skip("Django before 5.1 still reads DEFAULT_FILE_STORAGE")
+    settings = tmp_path / "legacy_settings.py"
+    settings.write_text(
+        "from exampleproject.settings import *\n"
+        "DEFAULT_FILE_STORAGE = 'resto_fast.storage.HybridStorage'  # django-resto's way\n"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": "legacy_settings", "PYTHONPATH": str(tmp_path)}
+    check = _run(["example/manage.py", "check"], [s.host for s in media_servers], env)
+    assert "resto_fast.W004" in check.stderr
+    assert "ignored by Django 5.1 and later: nothing is replicated" in check.stderr
 
 
 def test_with_the_tasks_queue_a_worker_replicates_each_upload(
