@@ -230,6 +230,34 @@ class _Replicated(Durable):
                 return True
         return self.fatal_exceptions
 
+    def _undo_save(self, name: str, failed: RestoError, master: str | None) -> None:
+        """A save that raises leaves nothing behind: its master copy (``master``) is removed
+        and so are the copies that did land, best effort, so the same name can be saved
+        again as it is (not renamed for a file that failed).  Said at WARNING."""
+        undone = []
+        if master is not None:
+            try:
+                os.remove(master)
+                undone.append("the master copy")
+            except OSError as exc:
+                logger.warning(
+                    "after the failed save of %r, its master copy could not be removed: %s",
+                    name,
+                    exc,
+                    extra=log_extra(None, name, None),
+                )
+        landed = list(getattr(failed, "succeeded", ()))
+        if landed:
+            result = self.replicator.delete(name, hosts=landed)  # its failures are logged
+            undone += [f"the copy on {host}" for host in result.succeeded]
+        if undone:
+            logger.warning(
+                "the save of %r failed, so it was undone: %s removed",
+                name,
+                ", ".join(undone),
+                extra=log_extra(None, name, None),
+            )
+
     #: True where the media servers hold the only copy (DistributedStorage).
     _only_copy = False
 
@@ -309,7 +337,7 @@ class HybridStorage(_Replicated, FileSystemStorage):
     """The master copy under ``MEDIA_ROOT`` (or ``location``), then every media server.
 
     Saving writes the local file first, then streams it to every host at
-    once; a failed replication leaves the master copy as it is.  Reads,
+    once; a save that raises (fatal exceptions) removes what it wrote.  Reads,
     ``exists``, ``listdir``, ``size``, times and ``path`` are local.
     Deleting deletes locally, then on every host.
     """
@@ -334,7 +362,11 @@ class HybridStorage(_Replicated, FileSystemStorage):
     def _save(self, name: str, content: File) -> str:  # type: ignore[type-arg]
         encode_name(name)  # a name no media server may have is refused before the master copy
         name = super()._save(name, content)  # type: ignore[misc]  # not in django-stubs
-        self.execute(self.transport.create, name, MasterCopy(self.path(name)))
+        try:
+            self.execute(self.transport.create, name, MasterCopy(self.path(name)))
+        except RestoError as failed:  # fatal: the save fails, and leaves nothing behind
+            self._undo_save(name, failed, self.path(name))
+            raise
         return name
 
     def delete(self, name: str) -> None:
@@ -509,7 +541,11 @@ class DistributedStorage(_Replicated, Storage):
         return File(spool, name)
 
     def _save(self, name: str, content: File) -> str:  # type: ignore[type-arg]
-        self.execute(self.transport.create, name, _binary(content))
+        try:
+            self.execute(self.transport.create, name, _binary(content))
+        except RestoError as failed:  # the save fails, and leaves nothing behind
+            self._undo_save(name, failed, None)
+            raise
         return name
 
     def delete(self, name: str) -> None:

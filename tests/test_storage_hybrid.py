@@ -135,10 +135,16 @@ def test_a_host_down_during_save(
             name = "report.pdf"
         else:
             name = storage.save("report.pdf", ContentFile(b"%PDF"))
-    # The master copy stays, and the live hosts have their copy.
-    assert Path(storage.path(name)).read_bytes() == b"%PDF"
-    for host in servers.hosts:
-        assert servers.read(host, name) == b"%PDF"
+    if fatal:  # a save that raised leaves nothing behind, and the name can be saved again
+        assert not Path(storage.path(name)).exists()
+        for host in servers.hosts:
+            assert servers.read(host, name) is None
+        again = make(servers.hosts, fatal_exceptions=True).save(name, ContentFile(b"%PDF"))
+        assert again == name  # not a suffixed name for a file that never was
+    else:  # the master copy stays, and the live hosts have their copy
+        assert Path(storage.path(name)).read_bytes() == b"%PDF"
+        for host in servers.hosts:
+            assert servers.read(host, name) == b"%PDF"
     (error,) = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "'report.pdf'" in error.getMessage()
     assert down in error.getMessage()
