@@ -432,12 +432,15 @@ class Engine:
             elapsed = handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6
             outcome = _OUTCOMES[method].get(status or 0)
             if outcome is None:
+                redirect = 300 <= (status or 0) < 400
+                location = handle.getinfo(pycurl.REDIRECT_URL) if redirect else None
                 error = UnexpectedStatusCode(
-                    f"HTTP {status}",
+                    f"HTTP {status}" + (f" to {location}" if location else ""),
                     host=transfer.host,
                     url=transfer.url,
                     method=method,
                     code=status or 0,
+                    location=location,
                 )
             elif method == "PUT":
                 error = _incomplete_upload(transfer, handle, status)

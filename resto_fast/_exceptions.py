@@ -108,12 +108,23 @@ class UnexpectedStatusCode(HostError):
     """The host answered with a status code that does not mean success for this method.
 
     ``202 Accepted`` is one: it breaks the promise that the copy exists when the
-    call returns.  Redirects are never followed, so a ``3xx`` lands here too.
+    call returns.  Redirects are never followed, so a ``3xx`` lands here too,
+    with where it pointed in ``location`` (None for other codes).
     """
 
-    def __init__(self, message: str, *, host: str, url: str, method: str, code: int) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        host: str,
+        url: str,
+        method: str,
+        code: int,
+        location: str | None = None,
+    ) -> None:
         super().__init__(message, host=host, url=url, method=method)
         self.code = code
+        self.location = location
 
 
 class InvalidResponseError(HostError):

@@ -18,6 +18,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from ._config import ReplicatorConfig, parse_host
 from ._engine import Engine
@@ -303,8 +304,15 @@ class Replicator:
         return RemoteStat(host=result.host, size=result.size, modified=result.modified)
 
     def exists(self, name: str, host: str | None = None) -> bool:
-        """Whether ``name`` is on one host (chosen as for :meth:`stat`)."""
-        return self.stat(name, host) is not None
+        """Whether ``name`` is on one host (chosen as for :meth:`stat`): a file, or a
+        directory (which servers redirect to its URL with a slash: asked again there)."""
+        try:
+            result = self._read("HEAD", name, host, None, quiet=_to_its_directory)
+        except ReplicationError as exc:
+            if exc.failures and all(map(_to_its_directory, exc.failures.values())):
+                return True  # the answer a directory gets (nginx, Apache: 301 to name/)
+            raise
+        return result.outcome is not Outcome.MISSING
 
     def size(self, name: str, host: str | None = None) -> int:
         """Size of ``name`` on one host; :class:`NotFoundError` when it is missing there."""
@@ -480,7 +488,13 @@ class Replicator:
             window.position(index) for index in range(len(op.targets)) if op.transfers[index]
         )
 
-    def _conclude(self, op: Operation, *, warn: bool = True) -> OperationResult:
+    def _conclude(
+        self,
+        op: Operation,
+        *,
+        warn: bool = True,
+        quiet: Callable[[Exception], bool] | None = None,
+    ) -> OperationResult:
         source_error = None
         if op.window is not None:
             if op.window.error is not None:
@@ -490,7 +504,7 @@ class Replicator:
                 source_error.__cause__ = op.window.error
             op.window.close()
         result = OperationResult(op.method, op.name, op.host_results(), source_error)
-        self._log(result, warn=warn)
+        self._log(result, warn=warn, quiet=quiet)
         if op.method == "PUT" and self._config.make_directories and not result.ok:
             self._forget_directories(result)
         return result
@@ -502,10 +516,13 @@ class Replicator:
         host: str | None,
         new_sink: Callable[[], Sink] | None,
         encoded: str | None = None,
+        *,
+        quiet: Callable[[Exception], bool] | None = None,
     ) -> HostResult:
         """One HEAD, GET or PROPFIND, failing over between hosts as :meth:`stat` describes.
 
-        ``encoded`` is the URL path when it is not ``name``'s (a directory's).
+        ``encoded`` is the URL path when it is not ``name``'s (a directory's);
+        ``quiet`` tells failures that are answers to the caller, not to be logged.
         """
         if encoded is None:
             encoded = encode_name(name)
@@ -521,7 +538,7 @@ class Replicator:
             sinks: Sequence[Sink] | None = None if new_sink is None else [new_sink()]
             op = Operation(method, name, self._targets(name, [candidate], encoded), sinks=sinks)
             self._run(op)
-            (result,) = self._conclude(op).hosts
+            (result,) = self._conclude(op, quiet=quiet).hosts
             if result.error is None:
                 return result
             failures[result.host] = result.error
@@ -551,14 +568,21 @@ class Replicator:
                 host=result.host,
             )
 
-    def _log(self, result: OperationResult, *, warn: bool = True) -> None:
+    def _log(
+        self,
+        result: OperationResult,
+        *,
+        warn: bool = True,
+        quiet: Callable[[Exception], bool] | None = None,
+    ) -> None:
         method, name = result.method, result.name
         if result.source_error is not None:
             self._logger.error("%s", result.source_error, extra=log_extra(method, name, None))
         for host_result in result.hosts:
             host = host_result.host
             if host_result.error is not None:
-                if result.source_error is None:  # else one line above says why all aborted
+                # A source error: one line above says why all aborted.
+                if result.source_error is None and not (quiet and quiet(host_result.error)):
                     self._log_failure(method, name, host_result.error)
             elif warn and host_result.outcome in _WARNED:  # identity: no Enum hashing
                 self._logger.warning(
@@ -601,6 +625,13 @@ def _directories_above(url: str) -> list[str]:
     """``http://h/media/a/b.txt`` -> ``http://h/media/``, ``http://h/media/a/``: top down."""
     path_start = url.index("/", url.index("//") + 2)  # the path's first slash
     return [url[: end + 1] for end in range(path_start + 1, len(url)) if url[end] == "/"]
+
+
+def _to_its_directory(error: Exception) -> bool:
+    """A redirect of a name to itself with a slash: what servers answer for a directory."""
+    if not isinstance(error, UnexpectedStatusCode) or error.location is None:
+        return False
+    return urlsplit(error.location).path == urlsplit(error.url).path + "/"
 
 
 def _worth_another_host(error: HostError) -> bool:

@@ -16,6 +16,7 @@ arguments and extension points (``execute``, ``execute_one``,
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -23,7 +24,7 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -38,7 +39,13 @@ from django.utils.encoding import filepath_to_uri
 from . import checks  # noqa: F401  - registers the system checks
 from ._background import BackgroundWorker
 from ._durable import Durable
-from ._exceptions import ReplicationError, RestoError, SourceError, UnexpectedStatusCode
+from ._exceptions import (
+    HostError,
+    ReplicationError,
+    RestoError,
+    SourceError,
+    UnexpectedStatusCode,
+)
 from ._names import encode_name
 from ._replicator import Replicator, log_extra
 from ._results import Outcome, describe_failures
@@ -533,7 +540,8 @@ class DistributedStorage(_Replicated, Storage):
         _readonly(mode)
         spool = tempfile.SpooledTemporaryFile(max_size=_OPEN_IN_MEMORY)  # noqa: SIM115
         try:
-            self.replicator.get_into(name, spool.write)
+            with _as_host_error():
+                self.replicator.get_into(name, spool.write)
             spool.seek(0)
         except BaseException:
             spool.close()
@@ -552,10 +560,12 @@ class DistributedStorage(_Replicated, Storage):
         self.execute(self.transport.delete, name)
 
     def exists(self, name: str) -> bool:
-        return self.replicator.exists(name)
+        with _as_host_error():
+            return self.replicator.exists(name)
 
     def size(self, name: str) -> int:
-        return self.replicator.size(name)
+        with _as_host_error():
+            return self.replicator.size(name)
 
     def url(self, name: str | None) -> str:
         url = filepath_to_uri(name or "")
@@ -576,16 +586,33 @@ class DistributedStorage(_Replicated, Storage):
                 raise NotImplementedError(
                     f"the media servers do not list directories (WebDAV PROPFIND): {exc}"
                 ) from exc
-            raise
+            with _as_host_error():
+                raise
 
     def get_modified_time(self, name: str) -> datetime:
-        stat = self.replicator.stat(name)
+        with _as_host_error():
+            stat = self.replicator.stat(name)
         if stat is None:
             raise FileNotFoundError(f"{name!r} is not on the media servers")
         if stat.modified is None:
             raise NotImplementedError(f"{stat.host} sent no Last-Modified for {name!r}")
         moment = datetime.fromtimestamp(stat.modified, UTC)
         return moment if settings.USE_TZ else moment.astimezone().replace(tzinfo=None)
+
+
+@contextlib.contextmanager
+def _as_host_error() -> Iterator[None]:
+    """A read no host answered raises the last host's own error, as django-resto's did, so
+    ``except UnexpectedStatusCode`` (``.code``) or ``TransportError`` still catches it; it
+    is a RestoError too, and carries every host's failure in ``failures``."""
+    try:
+        yield
+    except ReplicationError as exc:
+        last = list(exc.failures.values())[-1] if exc.failures else None
+        if not isinstance(last, HostError):
+            raise
+        last.failures = dict(exc.failures)  # type: ignore[attr-defined]
+        raise last from exc
 
 
 def _readonly(mode: str) -> None:

@@ -18,7 +18,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.test import override_settings
 
-from resto_fast import ReplicationError, TransportError
+from resto_fast import ReplicationError, RestoError, TransportError, UnexpectedStatusCode
 from resto_fast.storage import DefaultTransport, DistributedStorage
 from tests.media_sets import BASE_URL, EmbeddedSet, MediaSet, in_threads
 from tests.servers import Nginx, _Peer, free_port, read_request_head, running
@@ -101,9 +101,32 @@ def test_reads_fail_over_from_a_host_that_is_down(nginx3: MediaSet, make: Factor
         assert reader.size("f.txt") == 1
         with reader.open("f.txt") as file:
             assert file.read() == b"f"
-    with pytest.raises(ReplicationError) as caught:
+    with pytest.raises(TransportError) as caught:  # the host's own error, as django-resto
         make([down]).exists("f.txt")
-    assert isinstance(caught.value.failures[down], TransportError)
+    assert caught.value.failures == {down: caught.value}  # type: ignore[attr-defined]
+    assert isinstance(caught.value, RestoError)
+
+
+@pytest.mark.parametrize("read", ["exists", "size", "open", "get_modified_time"])
+def test_a_read_no_host_answers_raises_the_last_hosts_error_as_django_resto_did(
+    media: Nginx, make: Factory, read: str
+) -> None:
+    failing = [media.status_host(500), media.status_host(403)]
+    storage = make(failing)
+    with pytest.raises(UnexpectedStatusCode) as caught:  # what a django-resto site catches
+        getattr(storage, read)("x.txt")
+    error = caught.value
+    assert isinstance(error, RestoError)
+    assert error.code in (500, 403)
+    assert error.host == list(error.failures)[-1]  # type: ignore[attr-defined]
+    assert set(error.failures) <= set(failing)  # type: ignore[attr-defined]  # every one tried
+
+
+def test_exists_on_a_directory_is_true_as_on_a_file_system(nginx3: MediaSet, make: Factory) -> None:
+    storage = make(nginx3.hosts)
+    storage.save("folder/inside.txt", ContentFile(b"i"))
+    assert storage.exists("folder")  # nginx answers 301 to the name without its slash
+    assert not storage.exists("nowhere")
 
 
 def test_a_500_fails_over_but_a_404_is_an_answer(media: Nginx, make: Factory) -> None:
