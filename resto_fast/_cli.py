@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import getpass
+import os
 import signal
 import sys
 import threading
@@ -79,10 +81,73 @@ def add_connection_options(parser: argparse.ArgumentParser, *, hosts_required: b
         help="do not check https media servers' certificates",
     )
     group.add_argument(
-        "--make-directories",
-        action="store_true",
-        help="MKCOL the directories above each file first (Apache, lighttpd)",
+        "--user",
+        metavar="USER",
+        help="HTTP Basic user for the media servers; the password comes from the "
+        f"{PASSWORD_VARIABLE} environment variable, else is asked for on a terminal",
     )
+    group.add_argument(
+        "--header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="a header sent with every request (a bearer token...); repeat for more. "
+        "@FILE reads them from FILE, one a line, which keeps them out of the process list",
+    )
+    group.add_argument("--client-cert", metavar="PATH", help="TLS client certificate (PEM)")
+    group.add_argument(
+        "--client-key", metavar="PATH", help="its private key, when not in the certificate file"
+    )
+    group.add_argument(
+        "--make-directories",
+        choices=sorted(_MAKE_DIRECTORIES),
+        nargs="?",
+        const="always",
+        default="auto",
+        metavar="WHEN",
+        help="WebDAV MKCOL of the directories above a file: auto (after a 409 to its PUT, as "
+        "lighttpd, Apache and wsgidav answer; the default), always (before each PUT), never",
+    )
+
+
+_MAKE_DIRECTORIES: dict[str, bool | str] = {"auto": "auto", "always": True, "never": False}
+#: Where --user's password comes from: never the command line, which every user can read.
+PASSWORD_VARIABLE = "RESTO_FAST_PASSWORD"
+
+
+def _auth(user: str | None) -> tuple[str, str] | None:
+    if user is None:
+        return None
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if password is None:
+        if not sys.stdin.isatty():
+            raise ConfigurationError(
+                f"--user {user} needs a password: set {PASSWORD_VARIABLE} in the environment"
+            )
+        password = getpass.getpass(f"password of {user} on the media servers: ")
+    return user, password
+
+
+def _headers(values: Sequence[str] | None) -> dict[str, str]:
+    """``--header 'Name: value'`` and ``--header @file`` -> {name: value}."""
+    lines: list[str] = []
+    for value in values or ():
+        if value.startswith("@"):
+            try:
+                lines.extend(Path(value[1:]).read_text().splitlines())
+            except OSError as exc:
+                raise ConfigurationError(f"--header {value}: {exc.strerror}") from None
+        else:
+            lines.append(value)
+    headers = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        name, colon, header_value = line.partition(":")
+        if not colon:
+            # Not the line itself: it may be a token given without its name.
+            raise ConfigurationError("--header takes 'NAME: VALUE' (a line without ':' given)")
+        headers[name.strip()] = header_value.strip()
+    return headers
 
 
 def connection_config(args: argparse.Namespace, **overrides: Any) -> ReplicatorConfig:
@@ -92,8 +157,12 @@ def connection_config(args: argparse.Namespace, **overrides: Any) -> ReplicatorC
         "base_url": args.base_url or "/",
         "verify_tls": not args.no_verify_tls,
         "ca_file": args.ca_file,
-        "make_directories": args.make_directories,
+        "make_directories": _MAKE_DIRECTORIES[args.make_directories],
         "total_timeout": args.total_timeout,
+        "auth": _auth(args.user),
+        "headers": _headers(args.header),
+        "client_cert": args.client_cert,
+        "client_key": args.client_key,
     }
     if args.timeout is not None:
         options["timeout"] = args.timeout

@@ -13,7 +13,8 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Literal
 from urllib.parse import quote, unquote, urlsplit
 
 from ._exceptions import ConfigurationError
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_UPLOAD_BUFFER_SIZE",
     "DEFAULT_WINDOW_SIZE",
     "ReplicatorConfig",
+    "is_loopback",
     "normalize_host",
     "parse_host",
 ]
@@ -129,13 +131,29 @@ def _hint(text: str) -> str:
     return ""
 
 
-def normalize_host(host: str, scheme: str) -> str:
-    """:func:`parse_host`, and without the scheme's default port (``a:80`` is ``a`` on http)."""
+def normalize_host(host: str, scheme: str, port: int | None = None) -> str:
+    """:func:`parse_host`, with the port the URLs use made plain: without ``port``, the
+    scheme's default port is dropped (``a:80`` is ``a`` on http); with it (``upload_url``'s),
+    a host written without a port gets that one (``a`` is ``a:8080``)."""
     parsed = parse_host(host)
+    has_port = re.search(r":[0-9]+$", parsed) is not None
+    if port is not None:
+        return parsed if has_port else f"{parsed}:{port}"
     default = _DEFAULT_PORTS.get(scheme)
     if default is not None and parsed.endswith(f":{default}"):
         return parsed[: -len(default) - 1]
     return parsed
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a (parsed) media host is this machine: ``localhost``, 127.0.0.0/8, ``[::1]``."""
+    name = re.sub(r":[0-9]+$", "", host).strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _parse_base_url(base_url: str) -> tuple[str, str]:
@@ -180,6 +198,79 @@ def _parse_base_url(base_url: str) -> tuple[str, str]:
     return scheme, quote(path, safe=_PATH_SAFE)
 
 
+def _parse_upload_url(upload_url: str) -> tuple[str, str, int | None]:
+    """Split ``upload_url`` into (scheme, path, port): as a base URL, and its host part may
+    only be ``*`` (each media host) or empty, with a port for the hosts written without one."""
+    scheme, path = _parse_base_url(upload_url)
+    parts = urlsplit(upload_url)
+    host = parts.netloc.rpartition(":")[0] if ":" in parts.netloc else parts.netloc
+    if host not in ("", "*"):
+        raise ConfigurationError(
+            f"upload_url may not name a host (the media hosts are the hosts option, "
+            f"RESTO_MEDIA_HOSTS): write '{scheme}://*:8080{path}', not {upload_url!r}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError(f"upload_url has an invalid port: {upload_url!r}") from None
+    if port == 0:
+        raise ConfigurationError(f"upload_url has an invalid port: {upload_url!r}")
+    return scheme, path, port
+
+
+# A header's name: an HTTP token.  Names resto_fast sets itself, or that would change what a
+# request means, are refused.
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_MANAGED_HEADERS = frozenset(
+    {"host", "content-length", "transfer-encoding", "connection", "expect", "depth"}
+    | {"content-type", "range", "destination", "overwrite", "if", "te", "upgrade"}
+)
+
+
+def _parse_headers(headers: object, auth: object) -> tuple[tuple[str, str], ...]:
+    """``headers`` as (name, value) pairs, each checked; the values are secrets."""
+    if not isinstance(headers, Mapping):
+        raise ConfigurationError(
+            f"headers must be a mapping of header names to values, not {type(headers).__name__}"
+        )
+    pairs = []
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _TOKEN_RE.fullmatch(name):
+            raise ConfigurationError(f"headers: {name!r} is no HTTP header name")
+        if name.lower() in _MANAGED_HEADERS:
+            raise ConfigurationError(
+                f"headers may not set {name}: resto_fast sets it per request, as the method needs"
+            )
+        if name.lower() == "authorization" and auth is not None:
+            raise ConfigurationError("give auth or an Authorization header, not both")
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f"headers: the value of {name} must be a string, not {type(value).__name__}"
+            )
+        if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", value):  # value not shown: it may be a secret
+            raise ConfigurationError(f"headers: the value of {name} has a control character")
+        pairs.append((name, value.strip()))
+    return tuple(pairs)
+
+
+def _parse_auth(auth: object) -> tuple[str, str] | None:
+    """``auth`` as (user, password) for HTTP Basic; the password is a secret."""
+    if auth is None:
+        return None
+    if isinstance(auth, str | bytes) or not isinstance(auth, tuple | list) or len(auth) != 2:
+        raise ConfigurationError("auth must be a pair (user, password), for HTTP Basic")
+    user, password = auth
+    if not isinstance(user, str) or not isinstance(password, str):
+        raise ConfigurationError("auth's user and password must be strings")
+    if not user or ":" in user or re.search(r"[\x00-\x1f\x7f]", user):
+        raise ConfigurationError(
+            "auth's user must be a name without ':' or control characters (HTTP Basic)"
+        )
+    if re.search(r"[\x00-\x1f\x7f]", password):
+        raise ConfigurationError("auth's password may not contain control characters")
+    return user, password
+
+
 def _positive(name: str, value: float, *, integer: bool = False, most: float = math.inf) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigurationError(f"{name} must be a number, not {type(value).__name__}")
@@ -209,12 +300,24 @@ class ReplicatorConfig:
     refused, silent or stalled host is detected within it; a large transfer
     that keeps moving is never cut by it).  ``total_timeout``, when set, caps
     one operation on one host from start to end, however fast it moves.
-    ``make_directories`` sends WebDAV MKCOL for the directories above a file
-    before its PUT, for servers that do not make them (Apache, lighttpd).
+    ``make_directories``: ``"auto"`` makes the directories above a file
+    (WebDAV MKCOL, top down) when a host refuses its PUT with ``409``, as
+    lighttpd, Apache and wsgidav do for a missing directory, then retries that
+    PUT once; ``True`` makes them before every PUT into a directory not known
+    to exist; ``False`` never (a 409 is then the host's failure).
     ``host_cooldown``: after a host could not be reached, every request of the
     process skips it for that many seconds, then one request probes it
     (``0``: never skip).  ``logger`` names the logger failures and surprises
     go to (the storages': ``resto_fast.storage``, which ``resto_fast`` hears).
+
+    ``upload_url``, when replication reaches the media servers otherwise than
+    the public ``base_url`` says (http on a private network, the public URL
+    https through a CDN): its scheme, its path, and its port for the hosts
+    written without one, as in ``http://*:8080/media/``.  ``auth`` (a (user,
+    password) pair, HTTP Basic), ``headers`` (a bearer token, an API key...)
+    and ``client_cert``/``client_key`` (a TLS client certificate, PEM) go with
+    every request; the password and header values are secrets, masked in the
+    repr and never logged.
     """
 
     hosts: tuple[str, ...] = ()
@@ -227,21 +330,46 @@ class ReplicatorConfig:
     upload_buffer_size: int = DEFAULT_UPLOAD_BUFFER_SIZE
     verify_tls: bool = True
     ca_file: str | None = None
+    upload_url: str | None = None
+    auth: tuple[str, str] | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # given as a mapping, or as these pairs
+    client_cert: str | None = None
+    client_key: str | None = None
     log_tracebacks: bool = False
-    make_directories: bool = False
+    make_directories: bool | Literal["auto"] = "auto"
     host_cooldown: float = DEFAULT_HOST_COOLDOWN
     logger: str = "resto_fast"
     scheme: str = dataclasses.field(init=False, repr=False, compare=False)
     base_path: str = dataclasses.field(init=False, repr=False, compare=False)
+    port: int | None = dataclasses.field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        scheme, base_path = _parse_base_url(self.base_url)
+        _parse_base_url(self.base_url)
+        if self.upload_url is None:
+            scheme, base_path = _parse_base_url(self.base_url)
+            port = None
+        else:
+            scheme, base_path, port = _parse_upload_url(self.upload_url)
         object.__setattr__(self, "scheme", scheme)
         object.__setattr__(self, "base_path", base_path)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "auth", _parse_auth(self.auth))
+        headers: object = self.headers  # typed as pairs, but given as a mapping too
+        if isinstance(headers, tuple):  # pairs, as stored (a copy by dataclasses.replace)
+            try:
+                headers = dict(headers)
+            except (TypeError, ValueError):
+                raise ConfigurationError("headers must be a mapping of names to values") from None
+        object.__setattr__(self, "headers", _parse_headers(headers, self.auth))
+        for name in ("client_cert", "client_key"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, _readable_file(name, getattr(self, name)))
+        if self.client_key is not None and self.client_cert is None:
+            raise ConfigurationError("client_key needs client_cert, the certificate it goes with")
         hosts: object = self.hosts  # typed as a tuple, but settings hand over anything
         if isinstance(hosts, str) or not isinstance(hosts, Iterable):
             raise ConfigurationError(f"hosts must be a list of 'host[:port]', not {hosts!r}")
-        normalized = tuple(normalize_host(host, scheme) for host in hosts)
+        normalized = tuple(normalize_host(host, scheme, port) for host in hosts)
         duplicates = sorted({host for host in normalized if normalized.count(host) > 1})
         if duplicates:
             raise ConfigurationError(
@@ -271,13 +399,40 @@ class ReplicatorConfig:
                 f"upload_buffer_size must be between {_CURL_MIN_UPLOAD_BUFFER} and "
                 f"{_CURL_MAX_UPLOAD_BUFFER} bytes (libcurl's limits), not {self.upload_buffer_size}"
             )
-        for name in ("verify_tls", "log_tracebacks", "make_directories"):
+        if not (isinstance(self.make_directories, bool) or self.make_directories == "auto"):
+            raise ConfigurationError(
+                f"make_directories must be 'auto', True or False, not {self.make_directories!r}"
+            )
+        for name in ("verify_tls", "log_tracebacks"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(
                     f"{name} must be True or False, not {getattr(self, name)!r}"
                 )
         if self.ca_file is not None:
             object.__setattr__(self, "ca_file", _readable_file("ca_file", self.ca_file))
+
+    def __repr__(self) -> str:
+        """The fields, with the secrets (a password, header values) masked."""
+        shown = []
+        for field in dataclasses.fields(self):
+            if not field.repr:
+                continue
+            value = getattr(self, field.name)
+            if field.name == "auth" and value is not None:
+                value = (value[0], "***")
+            elif field.name == "headers":
+                value = {name: "***" for name, _ in value}
+            shown.append(f"{field.name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def normalize(self, host: str) -> str:
+        """A host as this configuration's URLs spell it (see :func:`normalize_host`)."""
+        return normalize_host(host, self.scheme, self.port)
+
+    @property
+    def credentials(self) -> bool:
+        """Whether requests carry anything secret: a password, or headers set for them."""
+        return self.auth is not None or bool(self.headers)
 
     @property
     def window_chunks(self) -> int:

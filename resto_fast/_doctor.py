@@ -22,8 +22,14 @@ import textwrap
 from collections.abc import Iterator
 from typing import Literal, NamedTuple, TextIO
 
-from ._config import MiB, ReplicatorConfig
-from ._exceptions import ConfigurationError, NotFoundError, ReplicationError, TransportError
+from ._config import MiB, ReplicatorConfig, is_loopback
+from ._exceptions import (
+    ConfigurationError,
+    NotFoundError,
+    ReplicationError,
+    TransportError,
+    UnexpectedStatusCode,
+)
 from ._operation import Job, Sink
 from ._progress import human_bytes
 from ._replicator import Replicator
@@ -61,8 +67,8 @@ _LIST_FIX = (
 _FIXES: dict[int | str, str] = {
     202: "the server answered before storing the file: send to the server, not to a queue",
     300: "the server redirects (never followed): give --base-url its real scheme and path",
-    401: "the server wants credentials, which resto_fast cannot send yet: let this client in "
-    "without them (allow its address)",
+    401: "the server wants credentials, or refused those given: set auth (--user, RESTO_AUTH) "
+    "or headers (--header, RESTO_HEADERS) to what it expects",
     403: "the server wants credentials or refuses this client's address: allow it (nginx "
     '`allow ADDRESS;`, Apache `Require ip ADDRESS`, lighttpd `$HTTP["remoteip"]`); '
     "and let the server's user write under its root",
@@ -88,8 +94,17 @@ _FIXES: dict[int | str, str] = {
     "limit, or a proxy in front of it",
 }
 _MKCOL_FIX = (
-    "use make_directories (--make-directories, RESTO_MAKE_DIRECTORIES = True); on nginx "
+    "use make_directories=True (--make-directories always, RESTO_MAKE_DIRECTORIES = True): "
+    "'auto' makes them only after a 409, which this server does not answer; on nginx "
     "`create_full_put_path on;` makes MKCOL unnecessary"
+)
+_MKCOL_409_FIX = (
+    "leave make_directories at 'auto' (the default; --make-directories auto), or True: "
+    "'auto' makes them after a 409 and sends the PUT again"
+)
+_CLEAR_TEXT_FIX = (
+    "anyone on the way can read the credentials: upload over https (--base-url https://..., "
+    "RESTO_UPLOAD_URL = 'https://*/media/')"
 )
 _SAME_FILE_FIX = "GET must serve the file PUT wrote: one root for both, no rewrite, cache or proxy"
 _LAST_MODIFIED_FIX = (
@@ -256,10 +271,16 @@ class _HostProbe:
             return Row("ok", f"{said}: the server makes them")
         refused = self._make_directories()
         retry = self._send("PUT", self.nested, self.content)
-        if retry.ok and self.config.make_directories:
+        mode = self.config.make_directories
+        conflict = isinstance(first.error, UnexpectedStatusCode) and first.error.code == 409
+        if retry.ok and mode is True:
             return Row("ok", f"{said}; after MKCOL it works, and make_directories is on")
+        if retry.ok and mode == "auto" and conflict:
+            return Row("ok", f"{said}; after MKCOL it works, as make_directories='auto' does")
         if retry.ok:
-            return Row("warn", f"{said}; after MKCOL it works", _MKCOL_FIX)
+            return Row(
+                "warn", f"{said}; after MKCOL it works", _MKCOL_409_FIX if conflict else _MKCOL_FIX
+            )
         refusal = refused or retry  # the MKCOL that failed, else the PUT after them all
         why = f"{refusal.method} {refusal.url} answered {_answer(refusal)}"
         fixes = dict.fromkeys(fix for fix in (_fix(first.error), _fix(refusal.error)) if fix)
@@ -376,13 +397,24 @@ class _HostProbe:
         return Row("ok", f"removed everything written{kept}")
 
     def _auth(self) -> Row:
-        """No credentials are sent yet: a 401 or 403 to any request means the host wants them,
-        or refuses this client's address."""
+        """What credentials are sent, and whether any request was refused for want of them
+        (401), or for this client's address (403).  Names what is sent, never a secret."""
+        config = self.config
+        sent = [f"HTTP Basic as {config.auth[0]!r}"] if config.auth is not None else []
+        if config.headers:
+            sent.append(f"header(s) {', '.join(name for name, _ in config.headers)}")
+        if config.client_cert is not None:
+            sent.append("a client certificate")
+        what = " and ".join(sent) or "none configured"
         refused = next((r for r in self.history if r.status in (401, 403)), None)
-        if refused is None:
+        if refused is not None:
+            said = f"{what}; {refused.method} answered HTTP {refused.status}"
+            return Row("FAIL", said, _fix(refused.error))
+        if not sent:
             return Row("ok", "none configured, and none asked for")
-        said = f"none configured; {refused.method} answered HTTP {refused.status}"
-        return Row("FAIL", said, _fix(refused.error))
+        if config.credentials and config.scheme == "http" and not is_loopback(self.host):
+            return Row("warn", f"{what}, accepted; over plain http", _CLEAR_TEXT_FIX)
+        return Row("ok", f"{what}, accepted")
 
     def _keepalive(self) -> Row:
         """Whether a request after a success went over the same connection."""

@@ -81,6 +81,16 @@ class HandlePool:
             handle.setopt(pycurl.SSL_VERIFYHOST, 0)
         if config.ca_file is not None:
             handle.setopt(pycurl.CAINFO, config.ca_file)
+        if config.client_cert is not None:
+            handle.setopt(pycurl.SSLCERT, config.client_cert)
+            if config.client_key is not None:
+                handle.setopt(pycurl.SSLKEY, config.client_key)
+        if config.auth is not None:
+            # Basic, sent with the first request: no round trip to learn the scheme.
+            handle.setopt(pycurl.HTTPAUTH, pycurl.HTTPAUTH_BASIC)
+            handle.setopt(pycurl.USERNAME, config.auth[0])
+            handle.setopt(pycurl.PASSWORD, config.auth[1])
+        extra = [f"{name}: {value}" for name, value in config.headers]
         if kind in ("PUT", "PUT_BODY", "DELETE", "MKCOL"):
             # A write's answer is a verdict and an error page at most: bound it (a server
             # that streams one without end fails, reason "answer").
@@ -88,11 +98,11 @@ class HandlePool:
         if kind == "PUT":
             handle.setopt(pycurl.UPLOAD, 1)
             handle.setopt(pycurl.UPLOAD_BUFFERSIZE, config.upload_buffer_size)
-            handle.setopt(pycurl.HTTPHEADER, _PUT_HEADERS)
+            handle.setopt(pycurl.HTTPHEADER, _PUT_HEADERS + extra)
             handle.setopt(pycurl.WRITEFUNCTION, _discard)
         elif kind == "PUT_BODY":
             handle.setopt(pycurl.CUSTOMREQUEST, "PUT")
-            handle.setopt(pycurl.HTTPHEADER, _PUT_HEADERS)
+            handle.setopt(pycurl.HTTPHEADER, _PUT_HEADERS + extra)
             handle.setopt(pycurl.WRITEFUNCTION, _discard)
         elif kind == "DELETE":
             handle.setopt(pycurl.CUSTOMREQUEST, "DELETE")
@@ -108,9 +118,11 @@ class HandlePool:
             handle.setopt(pycurl.WRITEFUNCTION, _discard)
         elif kind == "PROPFIND":
             handle.setopt(pycurl.CUSTOMREQUEST, "PROPFIND")
-            handle.setopt(pycurl.HTTPHEADER, _PROPFIND_HEADERS)
+            handle.setopt(pycurl.HTTPHEADER, _PROPFIND_HEADERS + extra)
             handle.setopt(pycurl.POSTFIELDS, PROPFIND_BODY)
             handle.setopt(pycurl.BUFFERSIZE, _DOWNLOAD_BUFFER_SIZE)  # listings run to megabytes
         else:
             raise ValueError(f"unsupported handle kind {kind!r}")
+        if extra and kind not in ("PUT", "PUT_BODY", "PROPFIND"):
+            handle.setopt(pycurl.HTTPHEADER, extra)
         return handle

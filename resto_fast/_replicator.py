@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
-from ._config import ReplicatorConfig, parse_host
+from ._config import ReplicatorConfig
 from ._engine import Engine
 from ._exceptions import (
     ConfigurationError,
@@ -108,7 +108,7 @@ class Replicator:
     def url(self, name: str, host: str) -> str:
         """The URL of ``name`` on ``host``."""
         config = self._config
-        return host_url(config.scheme, parse_host(host), config.base_path, encode_name(name))
+        return host_url(config.scheme, config.normalize(host), config.base_path, encode_name(name))
 
     def __repr__(self) -> str:
         return f"<Replicator hosts={list(self.hosts)!r} base_url={self._config.base_url!r}>"
@@ -151,15 +151,16 @@ class Replicator:
             result = OperationResult("PUT", name, (), error)
             self._log(result)
             return result
-        if self._config.make_directories:
-            try:
-                self._make_directories(targets)
-            except BaseException:
-                opened.close()
-                raise
         try:
+            if self._config.make_directories is True:
+                self._make_directories(targets)
             self._run(op)
-            return self._conclude(op)
+            first = self._result(op)
+            again = self._again(op, first, opened)
+            if again is None:
+                return self._conclude(op, first)
+            self._run(again)
+            return self._conclude(again, _merged(first, self._result(again)))
         finally:
             opened.close()
 
@@ -184,7 +185,7 @@ class Replicator:
         batch = list(items)
         chosen = None if hosts is None else tuple(hosts)
         target_lists = [self._targets(name, chosen) for name, _ in batch]  # names checked
-        if self._config.make_directories:
+        if self._config.make_directories is True:
             for targets in target_lists:
                 self._make_directories(targets)
         jobs = [Job("PUT", name, chosen, source) for name, source in batch]
@@ -220,15 +221,22 @@ class Replicator:
         a result with ``source_error`` and no host results.  ``on_result`` is
         called with each job and its result as it finishes; ``on_progress``
         about ten times a second with the bytes delivered so far, summed over
-        hosts.  With ``make_directories`` a PUT's directories are made just
-        before it (unless the caller made them: ``directories_made``).
+        hosts.  With ``make_directories=True`` a PUT's directories are made
+        just before it (unless the caller made them: ``directories_made``);
+        with ``"auto"``, after a host refused it with 409, and it goes again
+        to those hosts through the same loop.
         """
-        running: dict[int, tuple[Job, Operation, OpenSource | None]] = {}  # by id(op)
+        # By id(op): the job, its operation, its opened source, and for a PUT sent again,
+        # the first attempt's result.
+        running: dict[int, tuple[Job, Operation, OpenSource | None, OperationResult | None]] = {}
+        again: list[Operation] = []  # PUTs to send again, their directories made
         delivered = 0
-        make_directories = self._config.make_directories and not directories_made
+        make_directories = self._config.make_directories is True and not directories_made
 
         def operations() -> Iterator[Operation | None]:
             for job in jobs:
+                while again:
+                    yield again.pop()
                 if job is None:
                     yield None
                     continue
@@ -249,21 +257,32 @@ class Replicator:
                         continue
                 else:
                     op = Operation(job.method, job.name, targets, sinks=job.sinks)
-                running[id(op)] = (job, op, opened)
+                running[id(op)] = (job, op, opened, None)
                 yield op
+            while running or again:  # PUTs being sent may yet have to go again
+                yield again.pop() if again else None
 
         def finished(op: Operation) -> None:
             nonlocal delivered
-            job, _, opened = running.pop(id(op))
+            job, _, opened, first = running.pop(id(op))
+            result = self._result(op)
+            if first is None and opened is not None:
+                retry = self._again(op, result, opened)
+                if retry is not None:
+                    running[id(retry)] = (job, retry, opened, result)
+                    again.append(retry)
+                    return
             if opened is not None:
                 opened.close()
-            result = self._conclude(op, warn=job.warn)
+            if first is not None:
+                result = _merged(first, result)
+            result = self._conclude(op, result, warn=job.warn)
             delivered += sum(host.transferred for host in result.hosts)
             on_result(job, result)
 
         def tick() -> None:
             assert on_progress is not None
-            on_progress(delivered + sum(self._sent(op) for _, op, _ in running.values()))
+            on_progress(delivered + sum(self._sent(op) for _, op, _, _ in running.values()))
 
         engine = self._pool.acquire()
         try:
@@ -275,7 +294,7 @@ class Replicator:
             )
         finally:
             self._pool.release(engine)
-            for _, op, opened in running.values():  # left over only when run() raised
+            for _, op, opened, _ in running.values():  # left over only when run() raised
                 if op.window is not None:
                     op.window.close()
                 if opened is not None:
@@ -444,8 +463,10 @@ class Replicator:
             for host in hosts:
                 prefix = prefixes.get(host)  # a configured host, written as configured
                 if prefix is None:
-                    host = parse_host(host)
-                    prefix = host_url(self._config.scheme, host, self._config.base_path, "")
+                    host = self._config.normalize(host)
+                    prefix = prefixes.get(host) or host_url(
+                        self._config.scheme, host, self._config.base_path, ""
+                    )
                 targets.append((host, prefix + encoded))
         if not targets:  # an operation that stores nothing must not look like a success
             raise ConfigurationError(f"no media host to send {name!r} to: the host list is empty")
@@ -488,13 +509,8 @@ class Replicator:
             window.position(index) for index in range(len(op.targets)) if op.transfers[index]
         )
 
-    def _conclude(
-        self,
-        op: Operation,
-        *,
-        warn: bool = True,
-        quiet: Callable[[Exception], bool] | None = None,
-    ) -> OperationResult:
+    def _result(self, op: Operation) -> OperationResult:
+        """What a finished operation came to, its window closed; nothing logged yet."""
         source_error = None
         if op.window is not None:
             if op.window.error is not None:
@@ -503,9 +519,50 @@ class Replicator:
                 )
                 source_error.__cause__ = op.window.error
             op.window.close()
-        result = OperationResult(op.method, op.name, op.host_results(), source_error)
+        return OperationResult(op.method, op.name, op.host_results(), source_error)
+
+    def _again(
+        self, op: Operation, result: OperationResult, opened: OpenSource
+    ) -> Operation | None:
+        """With ``make_directories="auto"``: the PUT to send again to the hosts that
+        answered 409 (a missing directory, on lighttpd, Apache, wsgidav), once their
+        directories are made; None when there is none to send."""
+        if op.method != "PUT" or self._config.make_directories != "auto":
+            return None
+        if result.source_error is not None:
+            return None
+        targets = [
+            (host.host, host.url)
+            for host in result.hosts
+            if isinstance(host.error, UnexpectedStatusCode) and host.error.code == 409
+        ]
+        if not targets or (op.body is None and not opened.rewind()):
+            return None
+        self._directories.difference_update(
+            directory for _, url in targets for directory in _directories_above(url)
+        )
+        self._make_directories(targets)
+        if op.body is not None:
+            return Operation("PUT", op.name, targets, body=op.body)
+        config = self._config
+        window = opened.window(
+            readers=len(targets), chunk_size=config.chunk_size, max_chunks=config.window_chunks
+        )
+        return Operation("PUT", op.name, targets, window=window)
+
+    def _conclude(
+        self,
+        op: Operation,
+        result: OperationResult | None = None,
+        *,
+        warn: bool = True,
+        quiet: Callable[[Exception], bool] | None = None,
+    ) -> OperationResult:
+        """Log what ``op`` came to (``result``, when already made) and return it."""
+        if result is None:
+            result = self._result(op)
         self._log(result, warn=warn, quiet=quiet)
-        if op.method == "PUT" and self._config.make_directories and not result.ok:
+        if op.method == "PUT" and self._config.make_directories is True and not result.ok:
             self._forget_directories(result)
         return result
 
@@ -603,6 +660,17 @@ class Replicator:
             exc_info=error if self._config.log_tracebacks else None,
             extra=log_extra(method, name, error.host),
         )
+
+
+def _merged(first: OperationResult, again: OperationResult) -> OperationResult:
+    """A PUT's result after some hosts were sent it again: their second answers count."""
+    second = {host.host: host for host in again.hosts}
+    return OperationResult(
+        first.method,
+        first.name,
+        tuple(second.get(host.host, host) for host in first.hosts),
+        again.source_error or first.source_error,
+    )
 
 
 def _source_error(name: str, exc: Exception) -> SourceError:

@@ -41,7 +41,7 @@ ReadInto: TypeAlias = Callable[[memoryview], "int | None"]
 class OpenSource:
     """One source, opened: its size, a way to read it once, and what to close after."""
 
-    __slots__ = ("_close", "_data", "_read", "_readinto", "_whole", "size")
+    __slots__ = ("_close", "_data", "_read", "_readinto", "_rewind", "_whole", "size")
 
     def __init__(
         self,
@@ -52,6 +52,7 @@ class OpenSource:
         data: memoryview | None = None,
         whole: bytes | None = None,
         close: Callable[[], None] | None = None,
+        rewind: Callable[[], object] | None = None,
     ) -> None:
         self.size = size
         self._readinto = readinto
@@ -59,6 +60,7 @@ class OpenSource:
         self._data = data
         self._whole = whole  # the source itself, when it is a bytes object
         self._close = close
+        self._rewind = rewind
 
     def body(self, limit: int) -> bytes | None:
         """All of the content as one ``bytes``, if it is ``bytes`` already or fits in ``limit``.
@@ -99,6 +101,19 @@ class OpenSource:
             chunk_size=chunk,
             max_chunks=max(1, min(max_chunks, chunks_needed)),
         )
+
+    def rewind(self) -> bool:
+        """Go back to the start for a second pass (a PUT retried after its directories
+        were made); False when that cannot be done, and the source is then spent."""
+        if self._data is not None:
+            return True
+        if self._rewind is None:
+            return False
+        try:
+            self._rewind()
+        except (OSError, ValueError):
+            return False
+        return True
 
     def close(self) -> None:
         close, self._close = self._close, None
@@ -156,18 +171,32 @@ def _open_path(path: str) -> OpenSource:
     except BaseException:
         raw.close()
         raise
-    return OpenSource(info.st_size, readinto=raw.readinto, read=raw.read, close=raw.close)
+    return OpenSource(
+        info.st_size,
+        readinto=raw.readinto,
+        read=raw.read,
+        close=raw.close,
+        rewind=lambda: raw.seek(0),
+    )
 
 
 def _open_file(file: SupportsRead) -> OpenSource:
-    size = _remaining_size(file)
-    if size is None:
+    measured = _remaining_size(file)
+    if measured is None:
         return _spool(file)
-    return OpenSource(size, readinto=_readinto_of(file), read=file.read)
+    size, position = measured
+    seekable_file: IO[bytes] = file  # type: ignore[assignment]  # _remaining_size saw seek
+    return OpenSource(
+        size,
+        readinto=_readinto_of(file),
+        read=file.read,
+        rewind=lambda: seekable_file.seek(position),
+    )
 
 
-def _remaining_size(file: SupportsRead) -> int | None:
-    """Bytes from the current position to the end, or None when it cannot be known."""
+def _remaining_size(file: SupportsRead) -> tuple[int, int] | None:
+    """Bytes from the current position to the end, and that position; None when the
+    file cannot tell."""
     try:
         seekable = getattr(file, "seekable", None)
         if seekable is None or not seekable():
@@ -178,7 +207,7 @@ def _remaining_size(file: SupportsRead) -> int | None:
         seekable_file.seek(position)
     except (OSError, ValueError, AttributeError):
         return None
-    return max(0, end - position)
+    return max(0, end - position), position
 
 
 def _checked(data: object) -> bytes | bytearray | memoryview:
@@ -220,4 +249,10 @@ def _spool(file: SupportsRead) -> OpenSource:
     except BaseException:
         spool.close()
         raise
-    return OpenSource(size, readinto=spool.readinto, read=spool.read, close=spool.close)
+    return OpenSource(
+        size,
+        readinto=spool.readinto,
+        read=spool.read,
+        close=spool.close,
+        rewind=lambda: spool.seek(0),
+    )

@@ -14,6 +14,8 @@ at every model ``FileField`` whose storage is one:
   5.1 and later ignore it, and nothing would replicate.
 - ``resto_fast.E003``: the storage's ``queue`` cannot take tasks here: the
   Tasks framework, rq or Celery is missing, or ``celery_app`` does not import.
+- ``resto_fast.W005``: credentials (``auth``, ``headers``) would go over plain
+  http to a host that is not this machine, readable by anyone on the way.
 
 Each message names the STORAGES alias or the model field as its ``obj``.
 Registered when :mod:`resto_fast.storage` is imported; add ``"resto_fast"``
@@ -35,6 +37,7 @@ from django.db.models import FileField
 from django.utils.functional import LazyObject, empty
 from django.utils.module_loading import import_string
 
+from ._config import is_loopback
 from ._queues import QueueConfig
 
 __all__ = ["check_storages"]
@@ -135,6 +138,17 @@ def _check(where: str, storage: Any) -> Iterator[checks.CheckMessage]:
             f"cannot queue its replication: {problem}",
             hint="Install what the queue needs, or set 'queue' to 'thread'.",
             id="resto_fast.E003",
+            obj=where,
+        )
+    config = storage.resto_config.replicator
+    exposed = [host for host in config.hosts if not is_loopback(host)]
+    if config.credentials and config.scheme == "http" and exposed:
+        yield checks.Warning(
+            f"credentials (auth, headers) would go over plain http to {', '.join(exposed)}, "
+            "readable by anyone on the way",
+            hint="Upload over https (an https MEDIA_URL, or RESTO_UPLOAD_URL = "
+            "'https://*/media/'); on a private network you trust, silence resto_fast.W005.",
+            id="resto_fast.W005",
             obj=where,
         )
     if distributed and storage.loses_silently:

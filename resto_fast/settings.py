@@ -17,7 +17,12 @@ option                 setting                 default    meaning
 ``total_timeout``      ``RESTO_TOTAL_...``     ``None``   hard cap per host, seconds
 ``verify_tls``         ``RESTO_VERIFY_TLS``    ``True``   check https hosts' certificates
 ``ca_file``            ``RESTO_CA_FILE``       ``None``   CA bundle for https hosts
-``make_directories``   ``RESTO_MAKE_DIR...``   ``False``  MKCOL directories (Apache...)
+``upload_url``         ``RESTO_UPLOAD_URL``    ``None``   scheme/port/path to upload to
+``auth``               ``RESTO_AUTH``          ``None``   (user, password): HTTP Basic
+``headers``            ``RESTO_HEADERS``       ``{}``     sent with every request
+``client_cert``        ``RESTO_CLIENT_CERT``   ``None``   TLS client certificate (PEM)
+``client_key``         ``RESTO_CLIENT_KEY``    ``None``   its key, when not in the cert
+``make_directories``   ``RESTO_MAKE_DIR...``   ``"auto"`` MKCOL directories after a 409
 ``host_cooldown``      ``RESTO_HOST_COOLDOWN`` ``5``      skip an unreachable host, s
 ``queue``              ``RESTO_QUEUE``         thread     thread, tasks, rq or celery
 ``task_backend``...    ``RESTO_TASK_...``      ...        the queue's own options
@@ -53,7 +58,12 @@ DEFAULTS: Mapping[str, Any] = {
     "TOTAL_TIMEOUT": None,
     "VERIFY_TLS": True,
     "CA_FILE": None,
-    "MAKE_DIRECTORIES": False,
+    "UPLOAD_URL": None,
+    "AUTH": None,
+    "HEADERS": {},
+    "CLIENT_CERT": None,
+    "CLIENT_KEY": None,
+    "MAKE_DIRECTORIES": "auto",
     "HOST_COOLDOWN": 5.0,
     "QUEUE": "thread",
     "TASK_BACKEND": "default",
@@ -79,6 +89,11 @@ REPLICATION_OPTIONS: Mapping[str, str] = {
     "total_timeout": "TOTAL_TIMEOUT",
     "verify_tls": "VERIFY_TLS",
     "ca_file": "CA_FILE",
+    "upload_url": "UPLOAD_URL",
+    "auth": "AUTH",
+    "headers": "HEADERS",
+    "client_cert": "CLIENT_CERT",
+    "client_key": "CLIENT_KEY",
     "make_directories": "MAKE_DIRECTORIES",
     "host_cooldown": "HOST_COOLDOWN",
     "queue": "QUEUE",
@@ -116,7 +131,7 @@ _QUEUE_OPTIONS = (
 #: Options for which None is a value of its own, not "use the setting".
 _NULLABLE = frozenset(
     {"total_timeout", "ca_file", "task_queue", "celery_app", "celery_queue", "repair"}
-    | {"write_quorum"}
+    | {"write_quorum", "upload_url", "auth", "client_cert", "client_key"}
 )
 
 
@@ -171,6 +186,11 @@ def resolve(
         total_timeout=values["total_timeout"],
         verify_tls=values["verify_tls"],  # True or False: the config refuses "no" and the like
         ca_file=values["ca_file"],
+        upload_url=values["upload_url"],
+        auth=values["auth"],
+        headers=values["headers"],
+        client_cert=values["client_cert"],
+        client_key=values["client_key"],
         log_tracebacks=values["show_traceback"],
         make_directories=values["make_directories"],
         host_cooldown=values["host_cooldown"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from .._config import ReplicatorConfig, normalize_host
+from .._config import ReplicatorConfig
 from .._exceptions import ConfigurationError, InvalidNameError
 from .._names import encode_directory
 
@@ -51,7 +51,7 @@ class SyncOptions:
                 "name the source: a directory (the master copy) or --source-host, not both"
             )
         if self.source_host is not None:
-            source = normalize_host(self.source_host, self.config.scheme)
+            source = self.config.normalize(self.source_host)
             object.__setattr__(self, "source_host", source)
             targets = tuple(host for host in self.config.hosts if host != source)
             if not targets:
