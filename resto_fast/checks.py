@@ -77,8 +77,9 @@ def _storages(messages: list[checks.CheckMessage]) -> Iterator[tuple[str, Any]]:
             )
             continue
         yield where, storage
-    legacy = getattr(settings, "DEFAULT_FILE_STORAGE", None)
-    if isinstance(legacy, str) and legacy.startswith("resto_fast.") and django.VERSION >= (5, 1):
+    # Before 5.1 Django still reads the setting (and warns when it is read): nothing to say.
+    legacy = getattr(settings, "DEFAULT_FILE_STORAGE", None) if django.VERSION >= (5, 1) else None
+    if isinstance(legacy, str) and legacy.startswith("resto_fast."):
         messages.append(
             checks.Warning(
                 f"DEFAULT_FILE_STORAGE = {legacy!r} is ignored by Django 5.1 and later: "
