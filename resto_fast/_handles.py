@@ -29,9 +29,9 @@ _DOWNLOAD_BUFFER_SIZE = 256 * 1024
 # No "Expect: 100-continue" (a round trip, or a second's wait when a server ignores it),
 # and no "Accept: */*" (meaningless for an upload).  A body given whole goes through
 # libcurl's POSTFIELDS, which would add a form Content-Type: none is sent either way.
-_PUT_HEADERS = ["Expect:", "Accept:", "Content-Type:"]
+_PUT_HEADERS = [b"Expect:", b"Accept:", b"Content-Type:"]
 # A listing of one directory's members, not of the whole tree below it.
-_PROPFIND_HEADERS = ["Depth: 1", "Content-Type: application/xml; charset=utf-8", "Expect:"]
+_PROPFIND_HEADERS = [b"Depth: 1", b"Content-Type: application/xml; charset=utf-8", b"Expect:"]
 
 
 def _discard(data: bytes) -> None:
@@ -86,11 +86,12 @@ class HandlePool:
             if config.client_key is not None:
                 handle.setopt(pycurl.SSLKEY, config.client_key)
         if config.auth is not None:
-            # Basic, sent with the first request: no round trip to learn the scheme.
+            # Basic, sent with the first request: no round trip to learn the scheme.  UTF-8,
+            # as RFC 7617 lets servers announce (pycurl takes only ASCII as str).
             handle.setopt(pycurl.HTTPAUTH, pycurl.HTTPAUTH_BASIC)
-            handle.setopt(pycurl.USERNAME, config.auth[0])
-            handle.setopt(pycurl.PASSWORD, config.auth[1])
-        extra = [f"{name}: {value}" for name, value in config.headers]
+            handle.setopt(pycurl.USERNAME, config.auth[0].encode())
+            handle.setopt(pycurl.PASSWORD, config.auth[1].encode())
+        extra = [f"{name}: {value}".encode() for name, value in config.headers]
         if kind in ("PUT", "PUT_BODY", "DELETE", "MKCOL"):
             # A write's answer is a verdict and an error page at most: bound it (a server
             # that streams one without end fails, reason "answer").

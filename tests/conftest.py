@@ -38,7 +38,7 @@ def nginx() -> Iterator[Nginx]:
         pytest.skip(message)
     workdir = scratch_dir("resto-nginx-")
     try:
-        with Nginx(workdir, count=3, tls=True) as server:
+        with Nginx(workdir, count=3, tls=True, private=True) as server:
             yield server
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

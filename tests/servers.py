@@ -153,6 +153,7 @@ class Nginx:
         status_hosts: tuple[int, ...] = (403, 500, 202, 302),
         body_buffer: str = "128k",
         tls: bool = False,
+        private: bool = False,
     ) -> None:
         self.binary = find_nginx()
         if self.binary is None:
@@ -162,7 +163,9 @@ class Nginx:
         self.workers = workers
         self.status_codes = status_hosts
         self.body_buffer = body_buffer
-        self.tls = tls
+        self.tls = tls or private
+        self.private = private
+        self.private_ports: dict[str, int] = {}
         self.dav_ext = find_dav_ext_module(self.binary)
         self.ports: list[int] = []
         self.tls_ports: list[int] = []
@@ -214,6 +217,22 @@ class Nginx:
         """A full media host on host 0's root that refuses bodies over 1 MiB with 413, as
         nginx does by default (``client_max_body_size 1m``)."""
         return f"127.0.0.1:{self.small_body_port}"
+
+    #: What the private hosts want: HTTP Basic with these, or this bearer token.
+    USER = "replicator"
+    PASSWORD = "pa55 w0rd!%@é"  # htpasswd has no room for a colon
+    TOKEN = "s3cret-t0ken"
+
+    def private_host(self, kind: str) -> str:
+        """A media host on host 0's root that wants credentials: ``"basic"`` (HTTP Basic,
+        USER and PASSWORD, for every method but GET and HEAD), ``"bearer"`` (``Authorization: Bearer TOKEN``), or ``"client"``
+        (https, with a TLS client certificate signed by ``client_ca``)."""
+        return f"127.0.0.1:{self.private_ports[kind]}"
+
+    def client_files(self, name: str = "client") -> tuple[Path, Path]:
+        """(certificate, key) of a client certificate: ``"client"`` is trusted by the
+        client-certificate host, ``"stranger"`` is not."""
+        return self.workdir / "tls" / f"{name}.pem", self.workdir / "tls" / f"{name}-key.pem"
 
     def root(self, index: int) -> Path:
         return self.workdir / f"root{index}"
@@ -290,6 +309,8 @@ class Nginx:
             self.plain_port = free_port()
             self.strict_port = free_port()
             self.small_body_port = free_port()
+            kinds = ("basic", "bearer", "client") if self.private else ()
+            self.private_ports = {kind: free_port() for kind in kinds}
             self._write_config()
             if self._launch():
                 self.clear()
@@ -322,6 +343,7 @@ class Nginx:
         deadline = time.monotonic() + 10
         pending = set(self.ports) | set(self.tls_ports) | set(self.status_ports.values())
         pending |= {self.plain_port, self.strict_port, self.small_body_port}
+        pending |= set(self.private_ports.values())
         while pending and time.monotonic() < deadline:
             if self.process.poll() is not None:
                 return False
@@ -363,17 +385,13 @@ class Nginx:
             ]
             + [(0, f"127.0.0.1:{self.strict_port}", "dav_methods PUT DELETE MKCOL;")]
             + [(0, f"127.0.0.1:{self.small_body_port}", f"{media} client_max_body_size 1m;")]
-        )
-        tls_files = (
-            f"ssl_certificate {self.certificate}; ssl_certificate_key {work}/tls/key.pem;"
-            if self.tls
-            else ""
+            + self._private_servers(media)
         )
         media_servers = "\n".join(
             f"""
     server {{
         listen {listen};
-        {tls_files if listen.endswith("ssl") else ""}
+        {self._server_level(listen)}
         root {self.root(index)};
         location / {{
             {webdav}
@@ -419,8 +437,39 @@ http {{
 """
         (work / "nginx.conf").write_text(config)
 
+    def _private_servers(self, media: str) -> list[tuple[int, str, str]]:
+        """The server blocks of the private hosts: (root index, listen, directives)."""
+        if not self.private:
+            return []
+        work = self.workdir
+        (work / "htpasswd").write_text(f"{self.USER}:{{PLAIN}}{self.PASSWORD}\n")
+        ports = self.private_ports
+        bearer = f'if ($http_authorization != "Bearer {self.TOKEN}") {{ return 401; }}'
+        return [
+            (
+                0,
+                f"127.0.0.1:{ports['basic']}",
+                f"{media} limit_except GET HEAD "
+                f'{{ auth_basic "media"; auth_basic_user_file {work}/htpasswd; }}',
+            ),
+            (0, f"127.0.0.1:{ports['bearer']}", f"{media} {bearer}"),
+            (0, f"127.0.0.1:{ports['client']} ssl", media),
+        ]
+
+    def _server_level(self, listen: str) -> str:
+        """Directives of a server block itself: TLS files, and client certificates."""
+        if not listen.endswith("ssl"):
+            return ""
+        work = self.workdir
+        directives = f"ssl_certificate {self.certificate}; ssl_certificate_key {work}/tls/key.pem;"
+        if self.private and listen == f"127.0.0.1:{self.private_ports['client']} ssl":
+            client_ca = self.client_files()[0]
+            directives += f" ssl_verify_client on; ssl_client_certificate {client_ca};"
+        return directives
+
     def _make_certificate(self) -> None:
-        """A self-signed certificate for 127.0.0.1 (openssl's command line)."""
+        """A self-signed certificate for 127.0.0.1, and for the private hosts two self-signed
+        client certificates, one of them trusted (openssl's command line)."""
         directory = self.workdir / "tls"
         if self.certificate.exists():
             return
@@ -447,6 +496,14 @@ http {{
             check=True,
             capture_output=True,
         )
+        for name in ("client", "stranger") if self.private else ():
+            certificate, key = self.client_files(name)
+            subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+                + ["-subj", f"/CN=resto-fast-{name}", "-keyout", str(key), "-out", str(certificate)],
+                check=True,
+                capture_output=True,
+            )
 
 
 class FlakyServer(TestHttpServer):

@@ -89,3 +89,18 @@ def test_the_tasks_queue_needs_the_tasks_framework(tmp_path: Path) -> None:
         assert "Django's Tasks framework" in messages[0][1]
     else:
         assert messages == []
+
+
+def test_credentials_over_plain_http_to_another_machine_warn(tmp_path: Path) -> None:
+    auth = {"auth": ("replicator", "secret")}
+    ((code, message),) = run_checks(hybrid(tmp_path, hosts=["m1", "127.0.0.1:81"], **auth))
+    assert code == "resto_fast.W005"
+    assert "over plain http to m1, readable" in message  # the loopback host is no concern
+    assert "secret" not in message
+    token = {"headers": {"Authorization": "Bearer t0k3n"}}
+    ((code, _),) = run_checks(hybrid(tmp_path, hosts=["m1"]), RESTO_HEADERS=token["headers"])
+    assert code == "resto_fast.W005"
+    assert run_checks(hybrid(tmp_path, hosts=["127.0.0.1:81", "[::1]:82"], **auth)) == []
+    over_https = {"upload_url": "https://*/media/", **auth}
+    assert run_checks(hybrid(tmp_path, hosts=["m1"], **over_https)) == []
+    assert run_checks(hybrid(tmp_path, hosts=["m1"]), MEDIA_URL="https://cdn/media/") == []

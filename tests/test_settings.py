@@ -115,3 +115,28 @@ def test_a_base_url_with_a_query_or_fragment_is_refused(base_url: str, tmp_path:
 def test_a_bad_host_is_refused_when_the_storage_is_built(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="host"):
         HybridStorage(location=str(tmp_path), hosts="media-1:8080")  # a string, not a list
+
+
+def test_private_servers_settings_reach_the_replicator(tmp_path: Path) -> None:
+    certificate = tmp_path / "client.pem"
+    certificate.write_text("PEM")
+    with override_settings(
+        RESTO_MEDIA_HOSTS=["m1", "m2:9000"],
+        RESTO_UPLOAD_URL="http://*:8080/uploads/",
+        RESTO_AUTH=("replicator", "s3cret"),
+        RESTO_CLIENT_CERT=str(certificate),
+        MEDIA_URL="https://cdn.example.com/media/",
+    ):
+        storage = HybridStorage(location=str(tmp_path))
+        with_headers = HybridStorage(
+            location=str(tmp_path), auth=None, headers={"Authorization": "Bearer t"}
+        )
+        assert storage.url("a.txt") == "https://cdn.example.com/media/a.txt"
+    config = storage.resto_config.replicator
+    assert config.hosts == ("m1:8080", "m2:9000")
+    assert (config.scheme, config.base_path) == ("http", "/uploads/")
+    assert config.auth == ("replicator", "s3cret")
+    assert config.client_cert == str(certificate)
+    assert with_headers.resto_config.replicator.auth is None  # None given: no Basic
+    assert with_headers.resto_config.replicator.headers == (("Authorization", "Bearer t"),)
+    assert "s3cret" not in repr(storage.resto_config)
