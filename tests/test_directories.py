@@ -1,29 +1,148 @@
-"""make_directories: MKCOL before a PUT, for servers that make no directories (Apache, lighttpd).
+"""make_directories: MKCOL for servers that make no directories (lighttpd, Apache, wsgidav).
 
-The Nginx fixture's ``strict_host`` is one: WebDAV without create_full_put_path,
-so a PUT into a missing directory fails there until MKCOL has made it.
+``"auto"`` (the default) reacts to the 409 such a server answers a PUT into a
+missing directory: tested against real lighttpd, and with nginx hosts in the
+same operations, which must not be asked twice.  ``True`` makes them before
+the PUT: tested against the Nginx fixture's ``strict_host`` (WebDAV without
+create_full_put_path, which answers 500, not 409, until MKCOL made them),
+whose access log shows every request.
 """
 
 from __future__ import annotations
 
+import io
 import logging
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.core.files.base import ContentFile
 
-from resto_fast import Outcome, Replicator
+from resto_fast import Outcome, Replicator, UnexpectedStatusCode
 from resto_fast.storage import HybridStorage
-from tests.servers import Nginx
+from tests.conftest import REQUIRE_NGINX
+from tests.dav_servers import Lighttpd
+from tests.servers import Nginx, scratch_dir
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def lighttpd_server() -> Iterator[Lighttpd]:
+    reason = Lighttpd.missing()
+    if reason is not None:
+        if REQUIRE_NGINX:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    workdir = scratch_dir("resto-lighttpd-")
+    try:
+        with Lighttpd(workdir) as server:
+            yield server
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def lighttpd(lighttpd_server: Lighttpd) -> Lighttpd:
+    lighttpd_server.clear()
+    return lighttpd_server
+
+
+class Unseekable(io.RawIOBase):
+    """A stream that can only be read (a pipe, an upload relayed as it arrives)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        return self._data.readinto(buffer)
+
+
+@pytest.mark.parametrize(
+    "kind", ["bytes", "streamed file", "unseekable stream"], ids=lambda kind: kind
+)
+def test_auto_makes_them_after_a_409_and_sends_the_put_again_to_that_host_only(
+    lighttpd: Lighttpd, media: Nginx, tmp_path: Path, kind: str
+) -> None:
+    data = os.urandom(3 * MiB + 5)
+    source: object = data
+    if kind == "streamed file":
+        (tmp_path / "source").write_bytes(data)
+        source = (tmp_path / "source").open("rb")
+        source.seek(0)
+    elif kind == "unseekable stream":
+        source = Unseekable(data)
+    options = {"chunk_size": MiB, "window_size": 2 * MiB} if kind != "bytes" else {}
+    hosts = [lighttpd.host, *media.hosts[:2]]
+    with Replicator(hosts, "/media/", **options) as replicator:  # make_directories="auto"
+        result = replicator.put("y2026/m11/deep/file.bin", source)  # type: ignore[arg-type]
+    if kind == "streamed file":
+        source.close()  # type: ignore[attr-defined]
+    assert result.ok, result
+    assert result[lighttpd.host].outcome is Outcome.CREATED
+    assert result[lighttpd.host].transferred == len(data)
+    assert lighttpd.path("y2026/m11/deep/file.bin").read_bytes() == data
+    for index in (0, 1):
+        assert media.path(index, "y2026/m11/deep/file.bin").read_bytes() == data
+    # The nginx hosts took the first PUT: no MKCOL, no second PUT.
+    assert [r.method for r in media.requests(media.hosts[0])] == ["PUT"]
+
+
+def test_auto_in_a_batch_each_file_once_per_host(lighttpd: Lighttpd, media: Nginx) -> None:
+    names = [f"batch/{d}/{i}.txt" for d in ("a", "b", "a/c") for i in range(4)]
+    seen: list[str] = []
+    with Replicator([lighttpd.host, media.hosts[0]], "/media/", concurrency=4) as replicator:
+        results = replicator.put_many(
+            [(name, name.encode()) for name in names], on_result=lambda r: seen.append(r.name)
+        )
+    assert [r.name for r in results] == names
+    assert sorted(seen) == sorted(names)  # each file's result reported once
+    assert all(result.ok for result in results), [r for r in results if not r.ok]
+    for name in names:
+        assert lighttpd.path(name).read_bytes() == name.encode()
+        assert media.path(0, name).read_bytes() == name.encode()
+    assert [r.method for r in media.requests(media.hosts[0])] == ["PUT"] * len(names)
+
+
+def test_auto_sends_again_once_and_reports_a_409_mkcol_cannot_cure(
+    lighttpd: Lighttpd, caplog: pytest.LogCaptureFixture
+) -> None:
+    lighttpd.path("taken").write_bytes(b"a file where a directory would go")
+    with (
+        Replicator([lighttpd.host], "/media/") as replicator,
+        caplog.at_level(logging.WARNING, logger="resto_fast"),
+    ):
+        (result,) = replicator.put("taken/inside.txt", b"x")
+    assert isinstance(result.error, UnexpectedStatusCode)
+    assert result.error.code == 409
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1  # the PUT, once: its first 409 was not reported
+    assert "'taken/inside.txt'" in errors[0] and lighttpd.host in errors[0]
+    assert lighttpd.path("taken").read_bytes() == b"a file where a directory would go"
+
+
+def test_never_leaves_a_409_as_the_hosts_failure(lighttpd: Lighttpd) -> None:
+    with Replicator([lighttpd.host], "/media/", make_directories=False) as replicator:
+        (result,) = replicator.put("new/file.txt", b"x")
+    assert isinstance(result.error, UnexpectedStatusCode)
+    assert result.error.code == 409
+    assert not lighttpd.path("new").exists()
 
 
 def hits(media: Nginx, host: str) -> list[tuple[str, str, int]]:
     return [(r.method, r.uri, r.status) for r in media.requests(host)]
 
 
-def test_without_it_a_strict_server_refuses_a_put_into_a_new_directory(media: Nginx) -> None:
+def test_auto_leaves_a_500_alone_so_strict_nginx_needs_true(media: Nginx) -> None:
     with Replicator([media.strict_host], "/media/") as replicator:
         (result,) = replicator.put("new/file.txt", b"x")
     assert result.outcome is Outcome.FAILED
+    assert hits(media, media.strict_host) == [("PUT", "/media/new/file.txt", 500)]
 
 
 def test_directories_are_made_top_down_once(media: Nginx) -> None:
