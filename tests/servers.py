@@ -225,8 +225,9 @@ class Nginx:
 
     def private_host(self, kind: str) -> str:
         """A media host on host 0's root that wants credentials: ``"basic"`` (HTTP Basic,
-        USER and PASSWORD, for every method but GET and HEAD), ``"bearer"`` (``Authorization: Bearer TOKEN``), or ``"client"``
-        (https, with a TLS client certificate signed by ``client_ca``)."""
+        USER and PASSWORD, for every method but GET and HEAD), ``"bearer"``
+        (``Authorization: Bearer TOKEN``), or ``"client"`` (https, with the trusted
+        client certificate of ``client_files()``)."""
         return f"127.0.0.1:{self.private_ports[kind]}"
 
     def client_files(self, name: str = "client") -> tuple[Path, Path]:
@@ -499,8 +500,11 @@ http {{
         for name in ("client", "stranger") if self.private else ():
             certificate, key = self.client_files(name)
             subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
-                + ["-subj", f"/CN=resto-fast-{name}", "-keyout", str(key), "-out", str(certificate)],
+                [
+                    *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"),
+                    *("-subj", f"/CN=resto-fast-{name}", "-keyout", str(key)),
+                    *("-out", str(certificate)),
+                ],
                 check=True,
                 capture_output=True,
             )

@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 
-from resto_fast import ConfigurationError, Outcome, Replicator, UnexpectedStatusCode
+from resto_fast import (
+    ConfigurationError,
+    ReplicationError,
+    Replicator,
+    RestoError,
+    UnexpectedStatusCode,
+)
 from resto_fast._cli import PASSWORD_VARIABLE, main
 from resto_fast.storage import HybridStorage
 from tests.servers import Nginx
@@ -111,10 +117,10 @@ def test_secrets_stay_out_of_records_reprs_and_errors(
         with refused:
             result = refused.put("refused.txt", b"x")
             seen += [repr(result), str(result.failures)]
-            with pytest.raises(Exception) as raised:
+            with pytest.raises(ReplicationError) as raised:
                 result.raise_for_failures()
             seen += [str(raised.value), repr(raised.value)]
-            with pytest.raises(Exception) as unread:
+            with pytest.raises(RestoError) as unread:
                 refused.get("refused.txt")
             seen.append(str(unread.value))
     for record in caplog.records:

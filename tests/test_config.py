@@ -162,7 +162,8 @@ def test_bad_options(field: str, value: object) -> None:
 
 
 def test_the_replicator_refuses_unknown_options_and_no_host_list() -> None:
-    with pytest.raises(ConfigurationError, match=r"unknown option.*timout.*accepted: auth, ca_file"):
+    accepted = r"unknown option.*timout.*accepted: auth, ca_file"
+    with pytest.raises(ConfigurationError, match=accepted):
         Replicator(["a"], timout=3)
     with pytest.raises(ConfigurationError, match="hosts must be a list"):
         Replicator(None)  # type: ignore[arg-type]

@@ -122,7 +122,8 @@ def test_auto_sends_again_once_and_reports_a_409_mkcol_cannot_cure(
     assert result.error.code == 409
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1  # the PUT, once: its first 409 was not reported
-    assert "'taken/inside.txt'" in errors[0] and lighttpd.host in errors[0]
+    assert "'taken/inside.txt'" in errors[0]
+    assert lighttpd.host in errors[0]
     assert lighttpd.path("taken").read_bytes() == b"a file where a directory would go"
 
 
