@@ -30,6 +30,10 @@ _DOWNLOAD_BUFFER_SIZE = 256 * 1024
 # and no "Accept: */*" (meaningless for an upload).  A body given whole goes through
 # libcurl's POSTFIELDS, which would add a form Content-Type: none is sent either way.
 _PUT_HEADERS = [b"Expect:", b"Accept:", b"Content-Type:"]
+# A file's DELETE: Depth 0, which servers refuse for a collection (RFC 4918 wants infinity
+# there), so a name that turned out to be a directory is never removed with all below it
+# (lighttpd and wsgidav would, for a DELETE of "dir" without the slash).
+_DELETE_HEADERS = [b"Depth: 0"]
 # A listing of one directory's members, not of the whole tree below it.
 _PROPFIND_HEADERS = [b"Depth: 1", b"Content-Type: application/xml; charset=utf-8", b"Expect:"]
 
@@ -92,7 +96,7 @@ class HandlePool:
             handle.setopt(pycurl.USERNAME, config.auth[0].encode())
             handle.setopt(pycurl.PASSWORD, config.auth[1].encode())
         extra = [f"{name}: {value}".encode() for name, value in config.headers]
-        if kind in ("PUT", "PUT_BODY", "DELETE", "MKCOL"):
+        if kind in ("PUT", "PUT_BODY", "DELETE", "DELETE_TREE", "MKCOL"):
             # A write's answer is a verdict and an error page at most: bound it (a server
             # that streams one without end fails, reason "answer").
             handle.setopt(pycurl.MAXFILESIZE_LARGE, ANSWER_LIMIT)
@@ -106,6 +110,10 @@ class HandlePool:
             handle.setopt(pycurl.HTTPHEADER, _PUT_HEADERS + extra)
             handle.setopt(pycurl.WRITEFUNCTION, _discard)
         elif kind == "DELETE":
+            handle.setopt(pycurl.CUSTOMREQUEST, "DELETE")
+            handle.setopt(pycurl.HTTPHEADER, _DELETE_HEADERS + extra)
+            handle.setopt(pycurl.WRITEFUNCTION, _discard)
+        elif kind == "DELETE_TREE":  # a directory, and everything in it (resync's --delete)
             handle.setopt(pycurl.CUSTOMREQUEST, "DELETE")
             handle.setopt(pycurl.WRITEFUNCTION, _discard)
         elif kind == "HEAD":
@@ -124,6 +132,6 @@ class HandlePool:
             handle.setopt(pycurl.BUFFERSIZE, _DOWNLOAD_BUFFER_SIZE)  # listings run to megabytes
         else:
             raise ValueError(f"unsupported handle kind {kind!r}")
-        if extra and kind not in ("PUT", "PUT_BODY", "PROPFIND"):
+        if extra and kind not in ("PUT", "PUT_BODY", "PROPFIND", "DELETE"):
             handle.setopt(pycurl.HTTPHEADER, extra)
         return handle

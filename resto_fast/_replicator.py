@@ -17,7 +17,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeGuard
 from urllib.parse import urlsplit
 
 from ._config import ReplicatorConfig
@@ -257,6 +257,8 @@ class Replicator:
                         continue
                 else:
                     op = Operation(job.method, job.name, targets, sinks=job.sinks)
+                    if job.method == "DELETE" and job.directory:
+                        op.kind = "DELETE_TREE"  # a file's DELETE refuses a directory
                 running[id(op)] = (job, op, opened, None)
                 yield op
             while running or again:  # PUTs being sent may yet have to go again
@@ -317,7 +319,7 @@ class Replicator:
         tried when it cannot answer (a transport error or a 5xx); a 404 is an
         answer.  :class:`ReplicationError` when no host could answer.
         """
-        result = self._read("HEAD", name, host, None)
+        result = self._head(name, host)
         if result.outcome is Outcome.MISSING:
             return None
         return RemoteStat(host=result.host, size=result.size, modified=result.modified)
@@ -335,7 +337,7 @@ class Replicator:
 
     def size(self, name: str, host: str | None = None) -> int:
         """Size of ``name`` on one host; :class:`NotFoundError` when it is missing there."""
-        result = self._read("HEAD", name, host, None)
+        result = self._head(name, host)
         self._raise_if_missing(name, result)
         if result.size is None:
             raise RestoError(f"{result.host} sent no Content-Length for {name!r}")
@@ -380,7 +382,24 @@ class Replicator:
         raises :class:`ReplicationError` with an :class:`InvalidResponseError`.
         """
         encoded = encode_directory(path)
-        result, body = self._read_body("PROPFIND", path, host, encoded)
+        try:
+            result, body = self._read_body(
+                "PROPFIND", path, host, encoded, quiet=_maybe_a_file if encoded else None
+            )
+        except ReplicationError as exc:
+            refusals = [error for error in exc.failures.values() if _maybe_a_file(error)]
+            if not encoded or not refusals:
+                raise
+            # lighttpd (403) and Apache (400) refuse to list "file/": is it one?
+            error = refusals[0]
+            if self._is_file(path, error.host):
+                raise NotFoundError(
+                    f"{path!r} is a file, not a directory, on {error.host}",
+                    name=path,
+                    host=error.host,
+                ) from exc
+            self._log_failure("PROPFIND", path, error)
+            raise
         if result.outcome is Outcome.MISSING:
             if not encoded:
                 return [], []
@@ -604,7 +623,13 @@ class Replicator:
         raise _unanswered(method, name, failures)
 
     def _read_body(
-        self, method: str, name: str, host: str | None, encoded: str | None = None
+        self,
+        method: str,
+        name: str,
+        host: str | None,
+        encoded: str | None = None,
+        *,
+        quiet: Callable[[Exception], bool] | None = None,
     ) -> tuple[HostResult, bytes]:
         """:meth:`_read`, keeping the body of the answer that counted, in memory."""
         buffers: list[io.BytesIO] = []
@@ -613,8 +638,33 @@ class Replicator:
             buffers.append(io.BytesIO())
             return buffers[-1].write
 
-        result = self._read(method, name, host, new_buffer, encoded)
+        result = self._read(method, name, host, new_buffer, encoded, quiet=quiet)
         return result, buffers[-1].getvalue()
+
+    def _head(self, name: str, host: str | None) -> HostResult:
+        """A HEAD of ``name``, with its size: a server that sends none with HEAD (Apache,
+        for an empty file) is asked with a GET of that host, whose bytes are counted."""
+        result = self._read("HEAD", name, host, None)
+        if result.outcome is Outcome.MISSING or result.size is not None:
+            return result
+        counted = 0
+
+        def count(data: bytes) -> None:
+            nonlocal counted
+            counted += len(data)
+
+        got = self._read("GET", name, result.host, lambda: count)
+        if got.outcome is Outcome.MISSING:
+            return got
+        return dataclasses.replace(result, size=counted)
+
+    def _is_file(self, name: str, host: str) -> bool:
+        """Whether ``name`` answers a HEAD as a file on ``host`` (no failure is logged)."""
+        try:
+            result = self._read("HEAD", name, host, None, quiet=lambda error: True)
+        except ReplicationError:
+            return False
+        return result.outcome is not Outcome.MISSING
 
     @staticmethod
     def _raise_if_missing(name: str, result: HostResult) -> None:
@@ -700,6 +750,12 @@ def _to_its_directory(error: Exception) -> bool:
     if not isinstance(error, UnexpectedStatusCode) or error.location is None:
         return False
     return urlsplit(error.location).path == urlsplit(error.url).path + "/"
+
+
+def _maybe_a_file(error: Exception) -> TypeGuard[UnexpectedStatusCode]:
+    """A refusal to list ``name/`` that may mean ``name`` is a file: lighttpd answers 403,
+    Apache 400 (the "not a directory" answers 404, 405 and 501 say otherwise)."""
+    return isinstance(error, UnexpectedStatusCode) and error.code in (400, 403, 409)
 
 
 def _worth_another_host(error: HostError) -> bool:

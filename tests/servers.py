@@ -120,6 +120,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` different loopback ports nothing listens on: each held until all are
+    picked, since the kernel may hand a port just released out again (two nginx server
+    blocks on one port are virtual hosts of each other, not an error)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
+
+
 @dataclass(frozen=True)
 class Request:
     """One line of an nginx access log."""
@@ -304,14 +317,18 @@ class Nginx:
 
     def start(self) -> Nginx:
         for _ in range(5):  # a port picked as free can be taken before nginx binds it
-            self.ports = [free_port() for _ in range(self.count)]
-            self.tls_ports = [free_port() for _ in range(self.count)] if self.tls else []
-            self.status_ports = {code: free_port() for code in self.status_codes}
-            self.plain_port = free_port()
-            self.strict_port = free_port()
-            self.small_body_port = free_port()
             kinds = ("basic", "bearer", "client") if self.private else ()
-            self.private_ports = {kind: free_port() for kind in kinds}
+            tls_count = self.count if self.tls else 0
+            picked = iter(
+                free_ports(self.count + tls_count + len(self.status_codes) + 3 + len(kinds))
+            )
+            self.ports = [next(picked) for _ in range(self.count)]
+            self.tls_ports = [next(picked) for _ in range(tls_count)]
+            self.status_ports = {code: next(picked) for code in self.status_codes}
+            self.plain_port = next(picked)
+            self.strict_port = next(picked)
+            self.small_body_port = next(picked)
+            self.private_ports = {kind: next(picked) for kind in kinds}
             self._write_config()
             if self._launch():
                 self.clear()
