@@ -389,3 +389,26 @@ def test_connections_are_kept_alive_across_the_run(
         requests = dav_media.requests(host)
         assert len(requests) > 30
         assert len({request.connection for request in requests}) <= 16  # one per transfer at most
+
+
+def test_dot_files_unlisted_by_nginx_are_checked_with_head_not_sent_again(
+    dav_media: Nginx, tmp_path: Path, capsys: Capsys
+) -> None:
+    root = tmp_path / "master"
+    make_tree(root, {".htaccess": b"deny", "d/.keep": b"", "d/seen.txt": b"x"}, mtime=1_700_000_000)
+    assert run(capsys, *sync_args("sync", root, dav_media.hosts))[0] == 0
+    dav_media.clear_log()
+    code, out, err = run(capsys, *sync_args("verify", root, dav_media.hosts))
+    assert code == 0, out + err  # in step, though the listings do not show the dot files
+    for host in dav_media.hosts:
+        asked = sorted((r.method, r.uri) for r in dav_media.requests(host))
+        assert asked == [
+            ("HEAD", "/media/.htaccess"),
+            ("HEAD", "/media/d/.keep"),
+            ("PROPFIND", "/media/"),
+            ("PROPFIND", "/media/d/"),
+        ]
+    (dav_media.path(1, "d/.keep")).unlink()
+    code, out, err = run(capsys, *sync_args("sync", root, dav_media.hosts))
+    assert code == 0, err
+    assert dav_media.path(1, "d/.keep").exists()

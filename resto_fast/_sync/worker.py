@@ -277,13 +277,20 @@ class Worker:
         options = self.options
         for name, facts in directory.files.items():
             differences: dict[str, Difference] = comparison.files.get(name, {})
+            asked = head_hosts
+            if name.startswith(".") and "missing" in differences.values():
+                # nginx's dav-ext module leaves dot names out of its listings: ask each
+                # host that "lacks" one with a HEAD, rather than send it again every run.
+                unlisted = tuple(h for h, d in differences.items() if d == "missing")
+                differences = {h: d for h, d in differences.items() if d != "missing"}
+                asked = (*head_hosts, *unlisted)
             self._count(differences)
             path = join(directory.path, name)
             to_check = comparison.checks.get(name, ())
             if to_check:
                 yield self._checksum_job(path, facts, to_check, differences)
-            if head_hosts:
-                yield self._head_job(path, facts, head_hosts)
+            if asked:
+                yield self._head_job(path, facts, asked)
             if differences and not to_check:
                 yield from self._fix(path, facts, differences)
         for host, names in comparison.extra_files.items():
