@@ -6,11 +6,12 @@ import argparse
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from resto_fast import BUFFER_IMPLEMENTATION, __version__
-from resto_fast._cli import build_parser, main, parse_size
+from resto_fast import BUFFER_IMPLEMENTATION, ConfigurationError, __version__
+from resto_fast._cli import build_parser, connection_config, main, parse_size
 
 
 def test_the_demo_replicates_and_verifies_every_copy(capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,3 +122,27 @@ def test_serve_on_a_busy_port_says_so_in_one_line(capsys: pytest.CaptureFixture[
         f"resto-fast serve: error: cannot listen on 127.0.0.1:{port}: the port is in use "
         "(choose another --port, or leave it out for free ports)"
     )
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"),
+    [([], "auto"), (["--make-directories"], True), (["--make-directories", "never"], False)],
+)
+def test_make_directories_when(flag: list[str], expected: object) -> None:
+    argv = ["verify", "/tmp", "--hosts", "m1", "--base-url", "/m/", *flag]
+    args = build_parser().parse_args(argv)
+    assert connection_config(args).make_directories == expected
+
+
+def test_headers_from_the_command_line_and_a_file(tmp_path: Path) -> None:
+    headers = tmp_path / "headers"
+    headers.write_text("Authorization: Bearer abc\n\nX-Tenant:  t1  \n")
+    argv = ["verify", "/tmp", "--hosts", "m1", "--base-url", "/m/"]
+    args = build_parser().parse_args([*argv, "--header", f"@{headers}", "--header", "X-A: b"])
+    assert connection_config(args).headers == (
+        ("Authorization", "Bearer abc"),
+        ("X-Tenant", "t1"),
+        ("X-A", "b"),
+    )
+    with pytest.raises(ConfigurationError, match="NAME: VALUE"):
+        connection_config(build_parser().parse_args([*argv, "--header", "just-a-token"]))
