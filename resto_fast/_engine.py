@@ -18,11 +18,8 @@ become :mod:`resto_fast` errors here, in :meth:`Engine._finish`.
 
 from __future__ import annotations
 
-import fcntl
 import math
 import select
-import struct
-import termios
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -36,6 +33,7 @@ from ._handles import HandlePool
 from ._operation import Operation, Sink
 from ._results import OUTCOMES as _OUTCOMES
 from ._results import HostResult, Outcome
+from ._sockets import AnswerWatch, SocketIndex, unacknowledged
 
 __all__ = ["Engine"]
 
@@ -49,7 +47,6 @@ _BROKEN = select.POLLERR | select.POLLNVAL
 # libcurl keeps a timer while anything runs; this only bounds a wait it forgot.
 _LONGEST_WAIT_MS = 1000
 _TICK_INTERVAL = 0.1
-_OUTQ: int | None = getattr(termios, "TIOCOUTQ", None)
 
 _CURL_REASONS = {
     pycurl.E_COULDNT_CONNECT: "refused",
@@ -90,7 +87,18 @@ def _curl_mask(event: int) -> int:
 
 
 class _Transfer:
-    __slots__ = ("gate", "handle", "host", "index", "last_progress", "mark", "op", "started", "url")
+    __slots__ = (
+        "gate",
+        "handle",
+        "host",
+        "index",
+        "last_progress",
+        "mark",
+        "op",
+        "started",
+        "url",
+        "watch",
+    )
 
     def __init__(self, op: Operation, index: int, handle: pycurl.Curl, now: float) -> None:
         self.op = op
@@ -101,6 +109,7 @@ class _Transfer:
         self.last_progress = now
         self.mark = 0
         self.gate: _StatusGate | None = None
+        self.watch: AnswerWatch | None = None  # a PUT's: what its answer came before
 
 
 # The one status whose body is the answer, by method: other bodies are error pages.
@@ -157,6 +166,7 @@ class Engine:
         self._stall_interval = config.timeout / 8
         multi = pycurl.CurlMulti()
         multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
+        self._sockets = SocketIndex()
         self._multi = multi
         self._max_connections = 0
         self._keep_connections(config.concurrency)
@@ -287,6 +297,10 @@ class Engine:
             handle = take(host, op.kind)
             handle.setopt(pycurl.URL, url)
             transfer = _Transfer(op, index, handle, now)
+            if op.method == "PUT":
+                transfer.watch = watch = AnswerWatch(self._sockets)
+                handle.setopt(pycurl.PREREQFUNCTION, watch.prereq)
+                handle.setopt(pycurl.HEADERFUNCTION, watch.header)
             if body is not None:
                 handle.setopt(pycurl.POSTFIELDS, body)  # no copy: pycurl keeps a reference
             elif window is not None:
@@ -327,7 +341,9 @@ class Engine:
         interest = _POLL_INTEREST.get(what)
         if interest is not None:
             self._poll.register(fd, interest)
+            self._sockets.watched(fd)
             return
+        self._sockets.forgotten(fd)
         try:  # noqa: SIM105 - called for every socket change: no context manager here
             self._poll.unregister(fd)  # POLL_REMOVE
         except KeyError:
@@ -397,7 +413,11 @@ class Engine:
                 transfer.last_progress = now  # waiting for a slower host is not a stall
                 continue
             handle = transfer.handle
-            mark = handle.getinfo(pycurl.SIZE_UPLOAD_T) - _unsent(handle)
+            # What the peer received, not what the kernel took (megabytes, on a LAN): a slow
+            # host that keeps reading is not stalled.
+            mark = handle.getinfo(pycurl.SIZE_UPLOAD_T) - unacknowledged(
+                handle.getinfo(pycurl.ACTIVESOCKET)
+            )
             if transfer.op.method not in _WRITES:  # a read's body is its progress
                 mark += handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
             if mark != transfer.mark:
@@ -462,6 +482,8 @@ class Engine:
             if window is not None:
                 window.drop(transfer.index)  # a finished or failed host holds no chunk back
             transferred = handle.getinfo(pycurl.SIZE_UPLOAD_T)  # what went out, not the size
+            if transfer.watch is not None:  # of which this never reached an early answerer
+                transferred -= transfer.watch.unacknowledged
         elif transfer.gate is not None:  # GET, PROPFIND: what reached the sink, not an error page
             transferred = transfer.gate.written
         else:
@@ -516,49 +538,38 @@ class Engine:
 def _incomplete_upload(
     transfer: _Transfer, handle: pycurl.Curl, status: int | None
 ) -> TransportError | None:
-    """The error of a PUT answered with success before its whole body went out, else None.
+    """The error of a PUT answered with success before its whole body reached the server.
 
     A server may answer ``201`` as soon as it has the request head and close
     (or say ``Connection: close``): libcurl then stops sending and reports
     success.  So a write counts only when libcurl's upload counter reached
-    the Content-Length and the first byte of the answer came after the last
-    byte of the body (libcurl's own timers: ``STARTTRANSFER`` is the first
-    byte received, ``POSTTRANSFER`` the last byte sent).  The answer cannot
-    vouch for bytes that had not been sent when it was written.
+    the Content-Length, the answer began after the last byte was sent
+    (libcurl's timers: ``STARTTRANSFER`` is the first byte received,
+    ``POSTTRANSFER`` the last byte sent), and, where the kernel tells, the
+    server had acknowledged every byte when its answer arrived: on a fast
+    link the kernel takes the whole body at once, so "sent" can precede the
+    answer of a server that never read it.  A body small enough to sit whole
+    in the server's socket buffers is acknowledged unread: no client can
+    tell that case.
     """
     op = transfer.op
     size = op.window.size if op.window is not None else len(op.body or b"")
     sent = handle.getinfo(pycurl.SIZE_UPLOAD_T)
-    if sent >= size and handle.getinfo(pycurl.STARTTRANSFER_TIME_T) >= handle.getinfo(
-        pycurl.POSTTRANSFER_TIME_T
+    missing = transfer.watch.unacknowledged if transfer.watch is not None else 0
+    if (
+        sent >= size
+        and not missing
+        and handle.getinfo(pycurl.STARTTRANSFER_TIME_T)
+        >= handle.getinfo(pycurl.POSTTRANSFER_TIME_T)
     ):
         return None
+    if missing:
+        sent = max(0, sent - missing)  # what reached the server, at most
     return TransportError(
         f"incomplete: the server answered HTTP {status} before it could have read the whole "
-        f"body ({sent} of {size} bytes sent in all); it may hold a partial copy",
+        f"body ({sent} of {size} bytes had reached it); it may hold a partial copy",
         host=transfer.host,
         url=transfer.url,
         method=op.method,
         reason="incomplete",
     )
-
-
-def _unsent(handle: pycurl.Curl) -> int:
-    """Bytes libcurl counts as sent that still wait in the kernel's send queue.
-
-    libcurl's upload counter moves when the kernel accepts bytes, and on
-    loopback or a fast LAN the kernel takes megabytes at once: the counter
-    then stands still while a slow peer drains them.  Subtracting the queue
-    (Linux's SIOCOUTQ: unsent plus unacknowledged) measures what the peer
-    really received, so a slow host that keeps reading is not taken for a
-    stalled one.  Elsewhere the counter alone is used.
-    """
-    if _OUTQ is None:
-        return 0
-    fd = handle.getinfo(pycurl.ACTIVESOCKET)
-    if fd < 0:
-        return 0
-    try:
-        return int(struct.unpack("i", fcntl.ioctl(fd, _OUTQ, b"\0\0\0\0"))[0])
-    except OSError:
-        return 0

@@ -1,0 +1,116 @@
+"""What the kernel knows of the engine's sockets, and libcurl does not say.
+
+libcurl counts a byte as sent when the kernel accepts it; on loopback or a
+fast LAN the kernel takes megabytes at once.  Linux tells how many of them
+the peer has not acknowledged yet (``SIOCOUTQ``: unsent plus unacknowledged),
+which serves twice: a slow host that keeps reading is not taken for a
+stalled one, and a write answered while part of its body never reached the
+server is not taken for a complete one.  Elsewhere the queue reads as empty,
+and libcurl's counters and timers alone decide.
+
+libcurl's socket callback names a socket but not the transfer using it, and
+its info cannot be read from inside a callback; so the engine indexes its
+sockets by their address pair, which libcurl's pre-request callback gives
+for each transfer (:class:`AnswerWatch`).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import socket
+import struct
+import termios
+
+import pycurl
+
+__all__ = ["AnswerWatch", "SocketIndex", "unacknowledged"]
+
+_OUTQ: int | None = getattr(termios, "TIOCOUTQ", None)
+
+#: A connection, as both ends name it: (local address, local port, peer address, peer port).
+Pair = tuple[str, int, str, int]
+
+
+def unacknowledged(fd: int) -> int:
+    """Bytes written to socket ``fd`` that its peer has not acknowledged (0 when unknown)."""
+    if _OUTQ is None or fd < 0:
+        return 0
+    try:
+        return int(struct.unpack("i", fcntl.ioctl(fd, _OUTQ, b"\0\0\0\0"))[0])
+    except OSError:
+        return 0
+
+
+def _pair(fd: int) -> Pair | None:
+    """The address pair of a connected TCP socket, without taking ownership of ``fd``."""
+    try:
+        sock = socket.socket(fileno=fd)
+    except OSError:
+        return None
+    try:
+        local, peer = sock.getsockname(), sock.getpeername()
+    except OSError:
+        return None
+    finally:
+        sock.detach()  # the descriptor stays libcurl's
+    if not (isinstance(local, tuple) and isinstance(peer, tuple)):
+        return None
+    return (str(local[0]), int(local[1]), str(peer[0]), int(peer[1]))
+
+
+class SocketIndex:
+    """The sockets libcurl watches, by address pair: filled from the socket callback."""
+
+    __slots__ = ("_by_fd", "_by_pair")
+
+    def __init__(self) -> None:
+        self._by_fd: dict[int, Pair | None] = {}
+        self._by_pair: dict[Pair, int] = {}
+
+    def watched(self, fd: int) -> None:
+        """libcurl watches ``fd`` (again): learn its pair once."""
+        if fd in self._by_fd:
+            return
+        pair = self._by_fd[fd] = _pair(fd)
+        if pair is not None:
+            self._by_pair[pair] = fd
+
+    def forgotten(self, fd: int) -> None:
+        """libcurl stopped watching ``fd``; it may be closed, and its number reused."""
+        pair = self._by_fd.pop(fd, None)
+        if pair is not None and self._by_pair.get(pair) == fd:
+            del self._by_pair[pair]
+
+    def fd(self, pair: Pair | None) -> int:
+        if pair is None:
+            return -1
+        return self._by_pair.get(pair, -1)
+
+
+class AnswerWatch:
+    """For one write: how much of its request the server had not received when its
+    answer began (its status line), from the kernel's send queue at that moment.
+
+    A server that answers after reading the whole body has acknowledged every
+    byte with that answer; one that answered early has not (bytes libcurl
+    counted as sent still sit in the queue).  Two libcurl callbacks feed it:
+    the pre-request one names the connection, the header one marks the answer.
+    """
+
+    __slots__ = ("_index", "_pair", "unacknowledged")
+
+    def __init__(self, index: SocketIndex) -> None:
+        self._index = index
+        self._pair: Pair | None = None
+        self.unacknowledged = 0
+
+    def prereq(self, peer_ip: str, local_ip: str, peer_port: int, local_port: int) -> int:
+        self._pair = (local_ip, local_port, peer_ip, peer_port)
+        return int(pycurl.PREREQFUNC_OK)
+
+    def header(self, line: bytes) -> None:
+        # The status line of the final answer (a 1xx is not one).  Never raise here.
+        if line.startswith(b"HTTP/"):
+            fields = line.split(None, 2)
+            if len(fields) > 1 and not fields[1].startswith(b"1"):
+                self.unacknowledged = unacknowledged(self._index.fd(self._pair))
