@@ -770,14 +770,16 @@ class EarlyAnswer(_Peer):
     without reading the body, then holds the connection open without reading: libcurl
     takes the answer as the end of the exchange and stops sending."""
 
-    def __init__(self, status: int = 201) -> None:
+    def __init__(self, status: int = 201, *, delay: float = 0.0) -> None:
         self.answer = b"HTTP/1.1 %d Early\r\nContent-Length: 0\r\nConnection: close\r\n\r\n" % (
             status
         )
+        self.delay = delay  # before answering: the client's kernel takes what it can meanwhile
         super().__init__(receive_buffer=64 * 1024)
 
     def serve(self, conn: socket.socket) -> None:
         if read_request_head(conn, b"") is not None:
+            time.sleep(self.delay)
             conn.sendall(self.answer)
             self._stopped.wait()
 

@@ -239,6 +239,26 @@ def test_a_success_answered_before_the_body_went_out_is_a_failure(
     assert "partial copy" in line
 
 
+def test_an_early_success_is_caught_when_the_kernel_took_the_whole_body() -> None:
+    """On loopback the kernel takes a 1 MiB body at once, so libcurl counts it all sent
+    before an answer that waits a moment arrives (libcurl's counter and timers alone said
+    ok, every time): the bytes the server has not acknowledged tell the truth."""
+    with (
+        EarlyAnswer(delay=0.05) as early,
+        Replicator([early.host], "/media/", timeout=1, host_cooldown=0) as replicator,
+    ):
+        results = [replicator.put("e.bin", os.urandom(MiB))[early.host] for _ in range(10)]
+    assert [result.ok for result in results] == [False] * 10
+    assert {failed_reason_of(result) for result in results} == {"incomplete"}
+    assert all(result.transferred < MiB for result in results)
+
+
+def failed_reason_of(result: object) -> str:
+    error = result.error  # type: ignore[attr-defined]
+    assert isinstance(error, TransportError), error
+    return error.reason
+
+
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])
 def test_an_answer_that_trickles_is_cut_off_within_the_timeout(method: str) -> None:
     answer = b"HTTP/1.1 201 Created\r\nContent-Length: 1000\r\n\r\n"  # 1000 bytes, 2 a second
