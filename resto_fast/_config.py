@@ -181,8 +181,8 @@ def _parse_base_url(base_url: str) -> tuple[str, str]:
         raise ConfigurationError(f"base_url must use http or https, not {scheme!r}")
     if parts.username is not None or parts.password is not None:
         raise ConfigurationError(
-            "base_url may not carry credentials (they would be dropped): take them out of "
-            f"{parts.scheme}://...@ and let the media servers trust this client's address"
+            "base_url may not carry credentials (a URL ends up in logs): take them out of "
+            f"{parts.scheme}://...@ and give them as auth=(user, password) (RESTO_AUTH)"
         )
     path = parts.path or "/"
     if not path.startswith("/") or not path.endswith("/"):

@@ -159,14 +159,14 @@ class Engine:
     def __init__(self, config: ReplicatorConfig) -> None:
         self.generation = 0  # the fork generation it was made in (set by _pool)
         self._config = config
-        self._handles = HandlePool(config)
+        self._sockets = SocketIndex()
+        self._handles = HandlePool(config, self._sockets)
         self._poll = select.poll()
         self._active: dict[pycurl.Curl, _Transfer] = {}
         self._done: list[Operation] = []  # finished since the loop last looked
         self._stall_interval = config.timeout / 8
         multi = pycurl.CurlMulti()
         multi.setopt(pycurl.M_SOCKETFUNCTION, self._on_socket)
-        self._sockets = SocketIndex()
         self._multi = multi
         self._max_connections = 0
         self._keep_connections(config.concurrency)
@@ -298,9 +298,7 @@ class Engine:
             handle.setopt(pycurl.URL, url)
             transfer = _Transfer(op, index, handle, now)
             if op.method == "PUT":
-                transfer.watch = watch = AnswerWatch(self._sockets)
-                handle.setopt(pycurl.PREREQFUNCTION, watch.prereq)
-                handle.setopt(pycurl.HEADERFUNCTION, watch.header)
+                transfer.watch = self._handles.watch(handle)
             if body is not None:
                 handle.setopt(pycurl.POSTFIELDS, body)  # no copy: pycurl keeps a reference
             elif window is not None:
@@ -343,7 +341,6 @@ class Engine:
             self._poll.register(fd, interest)
             self._sockets.watched(fd)
             return
-        self._sockets.forgotten(fd)
         try:  # noqa: SIM105 - called for every socket change: no context manager here
             self._poll.unregister(fd)  # POLL_REMOVE
         except KeyError:

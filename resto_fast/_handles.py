@@ -15,6 +15,7 @@ import pycurl
 
 from . import __about__
 from ._config import ReplicatorConfig
+from ._sockets import AnswerWatch, SocketIndex
 from ._webdav import PROPFIND_BODY
 
 __all__ = ["HandlePool"]
@@ -45,9 +46,17 @@ def _discard(data: bytes) -> None:
 class HandlePool:
     """Idle handles of one engine, by host and method."""
 
-    def __init__(self, config: ReplicatorConfig) -> None:
+    def __init__(self, config: ReplicatorConfig, sockets: SocketIndex) -> None:
         self._config = config
+        self._sockets = sockets
         self._idle: defaultdict[tuple[str, str], list[pycurl.Curl]] = defaultdict(list)
+        self._watches: dict[pycurl.Curl, AnswerWatch] = {}  # a PUT handle's, set up once
+
+    def watch(self, handle: pycurl.Curl) -> AnswerWatch:
+        """The answer watch of a PUT handle, reset for its next request."""
+        watch = self._watches[handle]
+        watch.reset()
+        return watch
 
     def take(self, host: str, kind: str) -> pycurl.Curl:
         idle = self._idle[host, kind]
@@ -61,6 +70,7 @@ class HandlePool:
             for handle in handles:
                 handle.close()
         self._idle.clear()
+        self._watches.clear()
 
     def _new(self, kind: str) -> pycurl.Curl:
         """A handle for one kind of request: a method, and for PUT how the body travels
@@ -78,6 +88,8 @@ class HandlePool:
         # Media servers are reached directly: an http_proxy meant for the outside world must
         # not catch replication traffic (and libcurl skips reading the environment per request).
         handle.setopt(pycurl.PROXY, "")
+        # Whichever handle opens a connection, the index hears of its socket.
+        handle.setopt(pycurl.SOCKOPTFUNCTION, self._sockets.opened)
         if config.total_timeout is not None:
             handle.setopt(pycurl.TIMEOUT_MS, max(1, round(config.total_timeout * 1000)))
         if not config.verify_tls:
@@ -100,6 +112,10 @@ class HandlePool:
             # A write's answer is a verdict and an error page at most: bound it (a server
             # that streams one without end fails, reason "answer").
             handle.setopt(pycurl.MAXFILESIZE_LARGE, ANSWER_LIMIT)
+        if kind in ("PUT", "PUT_BODY"):  # what the answer came before (see _sockets)
+            watch = self._watches[handle] = AnswerWatch(self._sockets)
+            handle.setopt(pycurl.PREREQFUNCTION, watch.prereq)
+            handle.setopt(pycurl.HEADERFUNCTION, watch.header)
         if kind == "PUT":
             handle.setopt(pycurl.UPLOAD, 1)
             handle.setopt(pycurl.UPLOAD_BUFFERSIZE, config.upload_buffer_size)

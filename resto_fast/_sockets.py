@@ -11,7 +11,11 @@ and libcurl's counters and timers alone decide.
 libcurl's socket callback names a socket but not the transfer using it, and
 its info cannot be read from inside a callback; so the engine indexes its
 sockets by their address pair, which libcurl's pre-request callback gives
-for each transfer (:class:`AnswerWatch`).
+for each transfer (:class:`AnswerWatch`).  A socket's pair is learnt once,
+when libcurl first watches it, so a kept-alive connection costs nothing more
+per request; libcurl's socket-options callback, which every handle has, says
+when a new socket takes a number an old one had.  (Not its close callback:
+pycurl cannot run one while a multi handle is being closed.)
 """
 
 from __future__ import annotations
@@ -59,7 +63,8 @@ def _pair(fd: int) -> Pair | None:
 
 
 class SocketIndex:
-    """The sockets libcurl watches, by address pair: filled from the socket callback."""
+    """The sockets libcurl uses, by address pair: learnt from the socket callback,
+    each entry dropped when its number goes to a new socket (:meth:`opened`)."""
 
     __slots__ = ("_by_fd", "_by_pair")
 
@@ -67,19 +72,21 @@ class SocketIndex:
         self._by_fd: dict[int, Pair | None] = {}
         self._by_pair: dict[Pair, int] = {}
 
+    def opened(self, fd: int, purpose: int) -> int:
+        """libcurl's SOCKOPTFUNCTION: ``fd`` is a new socket; what was known under its
+        number was another's."""
+        pair = self._by_fd.pop(fd, None)
+        if pair is not None and self._by_pair.get(pair) == fd:
+            del self._by_pair[pair]
+        return int(pycurl.SOCKOPT_OK)
+
     def watched(self, fd: int) -> None:
-        """libcurl watches ``fd`` (again): learn its pair once."""
+        """libcurl watches ``fd``: learn its pair, once per connection."""
         if fd in self._by_fd:
             return
         pair = self._by_fd[fd] = _pair(fd)
         if pair is not None:
             self._by_pair[pair] = fd
-
-    def forgotten(self, fd: int) -> None:
-        """libcurl stopped watching ``fd``; it may be closed, and its number reused."""
-        pair = self._by_fd.pop(fd, None)
-        if pair is not None and self._by_pair.get(pair) == fd:
-            del self._by_pair[pair]
 
     def fd(self, pair: Pair | None) -> int:
         if pair is None:
@@ -88,8 +95,8 @@ class SocketIndex:
 
 
 class AnswerWatch:
-    """For one write: how much of its request the server had not received when its
-    answer began (its status line), from the kernel's send queue at that moment.
+    """For a write handle's current request: how much of it the server had not received
+    when its answer began (its status line), from the kernel's send queue then.
 
     A server that answers after reading the whole body has acknowledged every
     byte with that answer; one that answered early has not (bytes libcurl
@@ -102,6 +109,11 @@ class AnswerWatch:
     def __init__(self, index: SocketIndex) -> None:
         self._index = index
         self._pair: Pair | None = None
+        self.unacknowledged = 0
+
+    def reset(self) -> None:
+        """Before each request of the handle it belongs to."""
+        self._pair = None
         self.unacknowledged = 0
 
     def prereq(self, peer_ip: str, local_ip: str, peer_port: int, local_port: int) -> int:
