@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,12 +12,9 @@ import pytest
 from resto_fast import Replicator, _multi_py
 from resto_fast._breaker import BREAKERS
 from tests.media_sets import embedded_servers, nginx3, servers
-from tests.servers import Nginx, RedisServer, find_nginx, find_redis, scratch_dir
+from tests.servers import Nginx, RedisServer, find_nginx, find_redis, scratch_dir, unavailable
 
 __all__ = ["embedded_servers", "nginx3", "servers"]  # storage fixtures, see tests/media_sets.py
-
-# .ci/run sets this: there, a test that needs nginx fails instead of skipping.
-REQUIRE_NGINX = os.environ.get("RESTO_FAST_REQUIRE_NGINX", "") == "1"
 
 
 @pytest.fixture(autouse=True)
@@ -32,10 +28,7 @@ def no_host_down() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def nginx() -> Iterator[Nginx]:
     if find_nginx() is None:
-        message = "nginx is not installed (scripts/test installs it)"
-        if REQUIRE_NGINX:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("nginx is not installed (scripts/test installs it)")
     workdir = scratch_dir("resto-nginx-")
     try:
         with Nginx(workdir, count=3, tls=True, private=True) as server:
@@ -48,10 +41,7 @@ def nginx() -> Iterator[Nginx]:
 def redis_url() -> Iterator[str]:
     """A redis-server of the session's own, on a free loopback port (rq's and Celery's broker)."""
     if find_redis() is None:
-        message = "redis-server is not installed (scripts/test installs it)"
-        if REQUIRE_NGINX:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("redis-server is not installed (scripts/test installs it)")
     workdir = scratch_dir("resto-redis-")
     try:
         with RedisServer(workdir) as server:
@@ -71,10 +61,7 @@ def media(nginx: Nginx) -> Nginx:
 def dav_media(media: Nginx) -> Nginx:
     """``media`` whose hosts answer PROPFIND: nginx with its dav-ext module loaded."""
     if not media.propfind:
-        message = "nginx's dav-ext module is missing (scripts/test installs it)"
-        if REQUIRE_NGINX:
-            pytest.fail(message)
-        pytest.skip(message)
+        unavailable("nginx's dav-ext module is missing (scripts/test installs it)")
     return media
 
 

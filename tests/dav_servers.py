@@ -24,12 +24,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar, Self
 
-from tests.servers import free_port
+from tests.servers import free_port, scratch_dir, unavailable
 
-__all__ = ["DAV_SERVERS", "Apache", "DavServer", "Lighttpd", "WsgiDav"]
+__all__ = ["DAV_SERVERS", "Apache", "DavServer", "Lighttpd", "WsgiDav", "started"]
 
 _SBIN = ("/usr/sbin", "/usr/local/sbin")
 
@@ -355,3 +356,18 @@ class WsgiDav(DavServer):
 DAV_SERVERS: dict[str, type[DavServer]] = {
     server.brand: server for server in (Lighttpd, Apache, WsgiDav)
 }
+
+
+@contextlib.contextmanager
+def started(brand: type[DavServer]) -> Iterator[DavServer]:
+    """One brand running in a scratch directory, removed afterwards; a brand not installed
+    skips the test (fails it in CI)."""
+    reason = brand.missing()
+    if reason is not None:
+        unavailable(reason)
+    workdir = scratch_dir(f"resto-{brand.brand}-")
+    try:
+        with brand(workdir) as server:
+            yield server
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

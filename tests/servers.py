@@ -34,7 +34,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
+from typing import NoReturn, Self
+
+import pytest
 
 from resto_fast.http_server import TestHttpServer
 
@@ -42,6 +44,17 @@ NGINX_CANDIDATES = ("nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx")
 # Debian's libnginx-mod-http-dav-ext: PROPFIND and OPTIONS, which nginx's own dav module lacks.
 DAV_EXT_MODULE = "ngx_http_dav_ext_module.so"
 DAV_EXT_DIRECTORIES = ("/usr/lib/nginx/modules",)
+
+
+# .ci/run sets this: there, a test whose server is not installed fails instead of skipping.
+REQUIRE_SERVERS = os.environ.get("RESTO_FAST_REQUIRE_NGINX", "") == "1"
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A server a test needs is not installed: fail where every one must be (CI), else skip."""
+    if REQUIRE_SERVERS:
+        pytest.fail(reason)
+    pytest.skip(reason)
 
 
 def find_nginx() -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,30 +21,20 @@ from django.core.files.base import ContentFile
 
 from resto_fast import Outcome, Replicator, UnexpectedStatusCode
 from resto_fast.storage import HybridStorage
-from tests.conftest import REQUIRE_NGINX
-from tests.dav_servers import Lighttpd
-from tests.servers import Nginx, scratch_dir
+from tests.dav_servers import DavServer, Lighttpd, started
+from tests.servers import Nginx
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
-def lighttpd_server() -> Iterator[Lighttpd]:
-    reason = Lighttpd.missing()
-    if reason is not None:
-        if REQUIRE_NGINX:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    workdir = scratch_dir("resto-lighttpd-")
-    try:
-        with Lighttpd(workdir) as server:
-            yield server
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+def lighttpd_server() -> Iterator[DavServer]:
+    with started(Lighttpd) as server:
+        yield server
 
 
 @pytest.fixture
-def lighttpd(lighttpd_server: Lighttpd) -> Lighttpd:
+def lighttpd(lighttpd_server: DavServer) -> DavServer:
     lighttpd_server.clear()
     return lighttpd_server
 
@@ -67,7 +56,7 @@ class Unseekable(io.RawIOBase):
     "kind", ["bytes", "streamed file", "unseekable stream"], ids=lambda kind: kind
 )
 def test_auto_makes_them_after_a_409_and_sends_the_put_again_to_that_host_only(
-    lighttpd: Lighttpd, media: Nginx, tmp_path: Path, kind: str
+    lighttpd: DavServer, media: Nginx, tmp_path: Path, kind: str
 ) -> None:
     data = os.urandom(3 * MiB + 5)
     source: object = data
@@ -93,7 +82,7 @@ def test_auto_makes_them_after_a_409_and_sends_the_put_again_to_that_host_only(
     assert [r.method for r in media.requests(media.hosts[0])] == ["PUT"]
 
 
-def test_auto_in_a_batch_each_file_once_per_host(lighttpd: Lighttpd, media: Nginx) -> None:
+def test_auto_in_a_batch_each_file_once_per_host(lighttpd: DavServer, media: Nginx) -> None:
     names = [f"batch/{d}/{i}.txt" for d in ("a", "b", "a/c") for i in range(4)]
     seen: list[str] = []
     with Replicator([lighttpd.host, media.hosts[0]], "/media/", concurrency=4) as replicator:
@@ -110,7 +99,7 @@ def test_auto_in_a_batch_each_file_once_per_host(lighttpd: Lighttpd, media: Ngin
 
 
 def test_auto_sends_again_once_and_reports_a_409_mkcol_cannot_cure(
-    lighttpd: Lighttpd, caplog: pytest.LogCaptureFixture
+    lighttpd: DavServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     lighttpd.path("taken").write_bytes(b"a file where a directory would go")
     with (
@@ -127,7 +116,7 @@ def test_auto_sends_again_once_and_reports_a_409_mkcol_cannot_cure(
     assert lighttpd.path("taken").read_bytes() == b"a file where a directory would go"
 
 
-def test_never_leaves_a_409_as_the_hosts_failure(lighttpd: Lighttpd) -> None:
+def test_never_leaves_a_409_as_the_hosts_failure(lighttpd: DavServer) -> None:
     with Replicator([lighttpd.host], "/media/", make_directories=False) as replicator:
         (result,) = replicator.put("new/file.txt", b"x")
     assert isinstance(result.error, UnexpectedStatusCode)

@@ -24,11 +24,8 @@ from typing import ClassVar, Protocol
 import pytest
 
 from resto_fast import NotFoundError, Outcome, Replicator, UnexpectedStatusCode
-from tests.dav_servers import DAV_SERVERS
-from tests.servers import Nginx, scratch_dir
-
-# .ci/run sets this: there, a brand that is not installed fails instead of skipping.
-REQUIRE = os.environ.get("RESTO_FAST_REQUIRE_NGINX", "") == "1"
+from tests.dav_servers import DAV_SERVERS, started
+from tests.servers import Nginx, unavailable
 
 
 class MediaHost(Protocol):
@@ -65,31 +62,17 @@ class NginxHost:
         self.nginx.clear()
 
 
-def _unavailable(reason: str) -> None:
-    if REQUIRE:
-        pytest.fail(reason)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module", params=[*DAV_SERVERS, "nginx"])
 def server(request: pytest.FixtureRequest) -> Iterator[MediaHost]:
     """Each brand, started once for the module (nginx: the session's)."""
     if request.param == "nginx":
         nginx: Nginx = request.getfixturevalue("nginx")
         if not nginx.propfind:
-            _unavailable("nginx's dav-ext module is missing (scripts/test installs it)")
+            unavailable("nginx's dav-ext module is missing (scripts/test installs it)")
         yield NginxHost(nginx)
         return
-    brand = DAV_SERVERS[request.param]
-    reason = brand.missing()
-    if reason is not None:
-        _unavailable(reason)
-    workdir = scratch_dir(f"resto-{brand.brand}-")
-    try:
-        with brand(workdir) as running:
-            yield running
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with started(DAV_SERVERS[request.param]) as running:
+        yield running
 
 
 @pytest.fixture
