@@ -26,6 +26,7 @@ import pytest
 from resto_fast import NotFoundError, Outcome, Replicator, UnexpectedStatusCode
 from tests.dav_servers import DAV_SERVERS, started
 from tests.servers import Nginx, unavailable
+from tests.sync_support import make_tree, run, sync_args
 
 
 class MediaHost(Protocol):
@@ -390,3 +391,25 @@ def test_listdir_of_a_file(dav: MediaHost, resto: Replicator) -> None:
 
 def test_an_empty_media_directory_lists_empty(dav: MediaHost, resto: Replicator) -> None:
     assert resto.listdir() == ([], [])
+
+
+# -- resync ------------------------------------------------------------------------------
+
+
+def test_sync_fills_a_brand_and_verify_then_finds_it_in_step(
+    dav: MediaHost, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """resto-fast sync into missing directories (each brand's 409s made good by the default
+    make_directories), an extra file deleted with --delete, then verify: in step."""
+    files = {f"y{i % 2}/m{i % 3}/f{i}.txt": f"file {i}".encode() for i in range(12)}
+    files[".keep"] = b""  # a dot file, which nginx's listing leaves out
+    make_tree(tmp_path / "master", files, mtime=1_700_000_000)
+    seed(dav, ["stray.txt"])
+    code, out, err = run(capsys, *sync_args("sync", tmp_path / "master", [dav.host], "--delete"))
+    assert code == 0, out + err
+    for name, content in files.items():
+        assert dav.path(name).read_bytes() == content
+    assert not dav.path("stray.txt").exists()
+    code, out, err = run(capsys, *sync_args("verify", tmp_path / "master", [dav.host]))
+    assert code == 0, out + err
+    assert "OK: 1 hosts hold every source file" in out
