@@ -139,7 +139,22 @@ class _Replicated(Durable):
         replicator = transport.replicator
         whole = hosts == replicator.hosts  # the common case, with its URLs prepared
         if method == "PUT":
-            result = replicator.put(name, rewound(args[0]), hosts=None if whole else hosts)
+            source = rewound(args[0])
+            if isinstance(source, MasterCopy):
+                # Opened here, so a delete from now on cannot make the upload fail half-way
+                # or at its start: the open file keeps the content.
+                try:
+                    source = open(source.path, "rb", buffering=0)  # noqa: SIM115 - closed below
+                except FileNotFoundError:
+                    if self._deletes_follow:
+                        _say_gone(name)
+                        return {}
+                    # Else the replicator reports it: a save that cannot be replicated.
+            try:
+                result = replicator.put(name, source, hosts=None if whole else hosts)
+            finally:
+                if source is not args[0]:
+                    source.close()  # type: ignore[union-attr]
             if result.source_error is not None and not result.hosts:  # nothing was sent
                 return self._unreadable(result.source_error, method, name, logged=True)
             existed = Outcome.REPLACED
@@ -267,6 +282,9 @@ class _Replicated(Durable):
 
     #: True where the media servers hold the only copy (DistributedStorage).
     _only_copy = False
+    # Replication runs after the request (AsyncStorage): a master copy deleted meanwhile is
+    # no failure, its DELETE is queued next.
+    _deletes_follow = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -390,6 +408,8 @@ class AsyncStorage(HybridStorage):
     use a task queue, override :meth:`execute_one` (see the docs' rq example).
     """
 
+    _deletes_follow = True
+
     def execute(self, func: Callable[..., Any], name: str, *args: Any) -> None:  # type: ignore[override]
         """Hand ``func(host, name, *args)`` for each host to :meth:`execute_one`; return at once.
 
@@ -472,12 +492,7 @@ class AsyncStorage(HybridStorage):
         self, func: Callable[..., Any], name: str, args: tuple[Any, ...], hosts: tuple[str, ...]
     ) -> None:
         if args and isinstance(args[0], MasterCopy) and not os.path.exists(args[0]):
-            # Deleted since it was saved: its DELETE is queued next, nothing to send.
-            logger.warning(
-                "the master copy of %r is gone; not replicated",
-                name,
-                extra=log_extra(None, name, None),
-            )
+            _say_gone(name)  # deleted since it was saved: its DELETE is queued next
             return
         self._run_on(hosts, func, name, args)
 
@@ -487,6 +502,12 @@ class AsyncStorage(HybridStorage):
 
 
 _worker_lock = threading.Lock()
+
+
+def _say_gone(name: str) -> None:
+    logger.warning(
+        "the master copy of %r is gone; not replicated", name, extra=log_extra(None, name, None)
+    )
 
 
 def _same_action(

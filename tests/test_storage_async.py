@@ -66,6 +66,21 @@ def test_order_is_kept_between_a_put_and_a_delete(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+def test_a_master_copy_deleted_just_before_its_upload_is_only_a_warning(
+    nginx3: MediaSet, master: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the test above can meet: the local delete lands after the worker looked for
+    the master copy and before the upload opens it.  Still a warning, never an ERROR."""
+    storage = AsyncStorage(nginx3.hosts, BASE_URL, master)
+    monkeypatch.setattr("resto_fast.storage.os.path.exists", lambda path: True)  # looked: there
+    with caplog.at_level(logging.WARNING, logger="resto_fast"):
+        storage.execute(storage.transport.create, "vanished.txt", MasterCopy(f"{master}/gone"))
+        assert storage.flush(timeout=10)
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "the master copy of 'vanished.txt' is gone" in caplog.records[0].getMessage()
+    assert all(nginx3.hits(host) == [] for host in nginx3.hosts)
+
+
 def test_errors_are_logged_never_raised(
     nginx3: MediaSet, master: str, caplog: pytest.LogCaptureFixture
 ) -> None:
