@@ -13,6 +13,7 @@ from .__about__ import __version__
 from ._buffer import IMPLEMENTATION as BUFFER_IMPLEMENTATION
 from ._config import ReplicatorConfig
 from ._exceptions import (
+    ClosedError,
     ConfigurationError,
     HostError,
     InvalidNameError,
@@ -29,6 +30,7 @@ from ._results import HostResult, OperationResult, Outcome, RemoteStat
 
 __all__ = [
     "BUFFER_IMPLEMENTATION",
+    "ClosedError",
     "ConfigurationError",
     "HostError",
     "HostResult",

@@ -7,6 +7,7 @@
      ├── InvalidNameError     (also ValueError)         a file name refused before any request
      ├── SourceError          (also OSError)            the local file could not be read
      ├── NotFoundError        (also FileNotFoundError)  a host answered 404/410 for a read
+     ├── ClosedError          (also RuntimeError)       the replicator was closed: no request made
      ├── HostError                                      one request to one host failed
      │    ├── UnexpectedStatusCode                      .code: the host answered, wrongly
      │    ├── InvalidResponseError                      a success status, but an unreadable body
@@ -31,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "ClosedError",
     "ConfigurationError",
     "HostError",
     "InvalidNameError",
@@ -92,6 +94,10 @@ class NotFoundError(RestoError, FileNotFoundError):
         super().__init__(message)
         self.name = name
         self.host = host
+
+
+class ClosedError(RestoError, RuntimeError):
+    """An operation asked of a replicator after :meth:`~resto_fast.Replicator.close`."""
 
 
 class HostError(RestoError):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._buffer import ChunkWindow
+from ._exceptions import RestoError
 from ._results import HostResult
 from ._sources import Source
 
@@ -85,5 +86,5 @@ class Operation:
 
     def host_results(self) -> tuple[HostResult, ...]:
         if self.pending:
-            raise RuntimeError(f"{self.method} {self.name!r} has not finished on every host")
+            raise RestoError(f"{self.method} {self.name!r} has not finished on every host")
         return tuple(self.results)  # type: ignore[arg-type]  # none is None once pending is 0

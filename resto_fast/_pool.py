@@ -24,6 +24,7 @@ import weakref
 from collections.abc import Callable
 
 from ._engine import Engine
+from ._exceptions import ClosedError
 
 __all__ = ["EnginePool"]
 
@@ -48,7 +49,7 @@ class EnginePool:
     def acquire(self) -> Engine:
         """Borrow an engine for one operation (or one batch) in this thread."""
         if self._closed:
-            raise RuntimeError("the replicator is closed")
+            raise ClosedError("the replicator is closed: make a new one")
         if self._generation != _generation:
             self._forget_inherited()
         with self._lock:

@@ -29,7 +29,7 @@ from typing import Self
 
 from ._exceptions import HostError, ReplicationError, SourceError
 
-__all__ = ["HostResult", "OperationResult", "Outcome", "RemoteStat", "outcome_for"]
+__all__ = ["OUTCOMES", "HostResult", "OperationResult", "Outcome", "RemoteStat"]
 
 
 class Outcome(enum.Enum):
@@ -44,13 +44,9 @@ class Outcome(enum.Enum):
     FAILED = "failed"
     SKIPPED = "skipped"  # not sent: the host is down (see _breaker), a failure of its own
 
-    @property
-    def warns(self) -> bool:
-        """Success, but worth a warning: the host was not in the state expected."""
-        return self in (Outcome.REPLACED, Outcome.ALREADY_GONE)
-
 
 _READ = {200: Outcome.FOUND, 404: Outcome.MISSING, 410: Outcome.MISSING}
+#: The outcome each status means, by method; a status not listed is the host's failure.
 OUTCOMES: dict[str, dict[int, Outcome]] = {
     "PUT": {201: Outcome.CREATED, 200: Outcome.REPLACED, 204: Outcome.REPLACED},
     "DELETE": {
@@ -65,11 +61,6 @@ OUTCOMES: dict[str, dict[int, Outcome]] = {
     # 405: the collection is there already; 501: the server has no collections to make.
     "MKCOL": {201: Outcome.CREATED, 405: Outcome.FOUND, 501: Outcome.FOUND},
 }
-
-
-def outcome_for(method: str, status: int) -> Outcome | None:
-    """The outcome a status code means for a method, or None when it means failure."""
-    return OUTCOMES[method].get(status)
 
 
 @dataclasses.dataclass(slots=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from resto_fast import (
+    ClosedError,
     ConfigurationError,
     InvalidNameError,
     NotFoundError,
@@ -477,8 +478,10 @@ def test_a_forked_child_makes_its_own_connections(media: Nginx) -> None:
 def test_closed_replicator_refuses_work(media: Nginx) -> None:
     replicator = Replicator(media.hosts, "/media/")
     replicator.close()
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(ClosedError, match="closed") as raised:
         replicator.put("x", b"x")
+    assert isinstance(raised.value, RuntimeError)  # what it was before it joined the tree
+    assert media.requests() == []
 
 
 def test_https_media_servers(media: Nginx) -> None:

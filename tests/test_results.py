@@ -13,7 +13,7 @@ from resto_fast import (
     TransportError,
     UnexpectedStatusCode,
 )
-from resto_fast._results import outcome_for
+from resto_fast._results import OUTCOMES
 
 
 @pytest.mark.parametrize(
@@ -50,11 +50,7 @@ from resto_fast._results import outcome_for
 def test_status_codes_as_django_resto_reads_them(
     method: str, status: int, outcome: Outcome | None
 ) -> None:
-    assert outcome_for(method, status) is outcome
-
-
-def test_warnings() -> None:
-    assert {o for o in Outcome if o.warns} == {Outcome.REPLACED, Outcome.ALREADY_GONE}
+    assert OUTCOMES[method].get(status) is outcome
 
 
 def host(name: str, outcome: Outcome, error: object = None, status: int | None = 201) -> HostResult:
