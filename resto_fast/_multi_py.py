@@ -112,21 +112,23 @@ class ChunkWindow:
         return self._allocated
 
     def position(self, index: int) -> int:
+        self._check(index)
         return self._positions[index]
 
     def paused(self, index: int) -> bool:
         """Whether reader ``index`` is paused, waiting for the window to move."""
+        self._check(index)
         return self._paused[index]
 
     def reader(self, index: int) -> Reader:
-        if not 0 <= index < len(self._positions):
-            raise IndexError(f"no reader {index}")
+        self._check(index)
         return Reader(self, index)
 
     # -- the READFUNCTION path -------------------------------------------------
 
     def read(self, index: int, size: int) -> memoryview | bytes | int:
         """Up to ``size`` bytes at reader ``index``'s position, ``b""`` at the end, or a code."""
+        self._check(index)
         if self._error is not None or self._dropped[index]:
             return READFUNC_ABORT
         position = self._positions[index]
@@ -157,6 +159,7 @@ class ChunkWindow:
         Possible while the target offset is still in the window; otherwise
         libcurl reports that it cannot rewind and the host fails cleanly.
         """
+        self._check(index)
         if origin != 0 or self._dropped[index]:
             return SEEKFUNC_CANTSEEK
         if not self._head * self._chunk <= offset <= min(self._tail * self._chunk, self._size):
@@ -193,6 +196,7 @@ class ChunkWindow:
 
     def drop(self, index: int) -> None:
         """Reader ``index`` is gone (its host failed or finished): stop holding chunks for it."""
+        self._check(index)
         if self._paused[index]:
             self._paused[index] = False
             self._npaused -= 1
@@ -207,6 +211,11 @@ class ChunkWindow:
         self._readinto = None
 
     # -- internals -------------------------------------------------------------
+
+    def _check(self, index: int) -> None:
+        # As the compiled window does: a negative index is no reader (not one from the end).
+        if not 0 <= index < len(self._positions):
+            raise IndexError(f"no reader {index}")
 
     def _chunk_length(self, k: int) -> int:
         return min(self._chunk, self._size - k * self._chunk)

@@ -218,6 +218,26 @@ def test_a_reader_is_the_window_read_at_one_index(window_module: ModuleType) -> 
         window.reader(2)
 
 
+@pytest.mark.parametrize("index", [-1, 2])
+def test_an_index_that_is_no_reader_is_refused_by_every_method(
+    window_module: ModuleType, index: int
+) -> None:
+    """Both windows alike: -1 is no reader (not the last one), 2 is past the end."""
+    window, _ = make(window_module, DATA, readers=2, chunk=1000, chunks=4)
+    calls = [
+        lambda: window.reader(index),
+        lambda: window.position(index),
+        lambda: window.paused(index),
+        lambda: window.read(index, 10),
+        lambda: window.seek(index, 0, 0),
+        lambda: window.drop(index),
+    ]
+    for call in calls:
+        with pytest.raises(IndexError, match=f"no reader {index}"):
+            call()
+    assert window.position(1) == 0  # nothing moved
+
+
 def test_a_buffer_window_shares_memory_and_never_pauses(window_module: ModuleType) -> None:
     data = bytearray(DATA)
     window = window_module.ChunkWindow.of_buffer(data, readers=2)
