@@ -224,17 +224,17 @@ def test_an_index_that_is_no_reader_is_refused_by_every_method(
 ) -> None:
     """Both windows alike: -1 is no reader (not the last one), 2 is past the end."""
     window, _ = make(window_module, DATA, readers=2, chunk=1000, chunks=4)
-    calls = [
-        lambda: window.reader(index),
-        lambda: window.position(index),
-        lambda: window.paused(index),
-        lambda: window.read(index, 10),
-        lambda: window.seek(index, 0, 0),
-        lambda: window.drop(index),
+    calls: list[tuple[str, tuple[int, ...]]] = [
+        ("reader", ()),
+        ("position", ()),
+        ("paused", ()),
+        ("read", (10,)),
+        ("seek", (0, 0)),
+        ("drop", ()),
     ]
-    for call in calls:
+    for method, more in calls:
         with pytest.raises(IndexError, match=f"no reader {index}"):
-            call()
+            getattr(window, method)(index, *more)
     assert window.position(1) == 0  # nothing moved
 
 
