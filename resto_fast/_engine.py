@@ -18,7 +18,9 @@ become :mod:`resto_fast` errors here, in :meth:`Engine._finish`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import select
 import time
 from collections.abc import Callable, Iterable
@@ -170,6 +172,7 @@ class Engine:
         self._multi = multi
         self._max_connections = 0
         self._keep_connections(config.concurrency)
+        self._wake_fds: tuple[int, int] | None = None  # see wakeable()
 
     def _keep_connections(self, concurrency: int) -> None:
         """Let libcurl's connection cache hold one connection per transfer in flight (and one
@@ -184,6 +187,28 @@ class Engine:
         self._abort_all()
         self._handles.close()
         self._multi.close()
+        if self._wake_fds is not None:
+            for fd in self._wake_fds:
+                os.close(fd)
+            self._wake_fds = None
+
+    def wakeable(self) -> Callable[[], None]:
+        """A function that any thread may call to end the loop's current wait at once, so
+        that :meth:`run` asks its operations again (work handed over by another thread)."""
+        if self._wake_fds is None:
+            read_end, write_end = os.pipe()
+            os.set_blocking(read_end, False)
+            os.set_blocking(write_end, False)
+            self._wake_fds = (read_end, write_end)
+            self._poll.register(read_end, select.POLLIN)
+        write_end = self._wake_fds[1]
+
+        def wake() -> None:
+            # A full pipe wakes the loop as well; a closed one has no loop left to wake.
+            with contextlib.suppress(OSError):
+                os.write(write_end, b"\0")
+
+        return wake
 
     # -- running operations ----------------------------------------------------
 
@@ -370,7 +395,11 @@ class Engine:
                 if wait_ms > _LONGEST_WAIT_MS
                 else math.ceil(wait_ms)
             )
+            running = len(self._active)  # unless libcurl says otherwise below
             for fd, event in events:
+                if self._wake_fds is not None and fd == self._wake_fds[0]:
+                    _drain(fd)
+                    continue
                 mask = _CURL_MASKS.get(event)
                 if mask is None:
                     mask = _CURL_MASKS[event] = _curl_mask(event)
@@ -530,6 +559,12 @@ class Engine:
             reason=reason,
             curl_code=curl_code,
         )
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 4096):
+            pass
 
 
 def _incomplete_upload(

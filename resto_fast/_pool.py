@@ -26,7 +26,7 @@ from collections.abc import Callable
 from ._engine import Engine
 from ._exceptions import ClosedError
 
-__all__ = ["EnginePool"]
+__all__ = ["EnginePool", "generation"]
 
 # Engines a forked child inherited: kept referenced so they are never finalized in the child.
 _INHERITED: list[Engine] = []
@@ -90,6 +90,12 @@ class EnginePool:
         self._idle = []
         self._lock = threading.Lock()
         self._generation = _generation
+
+
+def generation() -> int:
+    """How many forks this process is from the one that imported resto_fast: what changes
+    tells a child that what it inherited is its parent's."""
+    return _generation
 
 
 def _after_fork_in_child() -> None:

@@ -15,6 +15,7 @@ import dataclasses
 import io
 import logging
 import random
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeGuard
@@ -35,8 +36,9 @@ from ._exceptions import (
 )
 from ._names import encode_directory, encode_name, host_url
 from ._operation import Job, Operation, Sink
-from ._pool import EnginePool
+from ._pool import EnginePool, generation
 from ._results import HostResult, OperationResult, Outcome, RemoteStat, describe_failures
+from ._shared import SharedLoop
 from ._sources import NotASource, OpenSource, Source, open_source
 from ._webdav import parse_listing
 
@@ -90,6 +92,11 @@ class Replicator:
         self._config = config
         self._logger = logging.getLogger(config.logger)
         self._pool = EnginePool(lambda: Engine(config))
+        # Threads replicating at the same moment hand their operations to one loop.
+        self._shared = SharedLoop(lambda: Engine(config))
+        self._busy = 0  # threads in _run right now
+        self._busy_lock = threading.Lock()
+        self._busy_generation = generation()
         self._directories: set[str] = set()  # directory URLs known to exist (make_directories)
         # Every URL is one of these prefixes plus the encoded name.
         self._prefixes = [
@@ -118,6 +125,7 @@ class Replicator:
     def close(self) -> None:
         """Close idle connections; operations already running finish first."""
         self._pool.close()
+        self._shared.close()
 
     def __enter__(self) -> Self:
         return self
@@ -462,11 +470,25 @@ class Replicator:
                 self._directories.difference_update(_directories_above(host_result.url))
 
     def _run(self, op: Operation) -> None:
-        engine = self._pool.acquire()
+        """Run one operation: inline on this thread's engine when it is the only thread
+        replicating, else through the loop the others use too (see ``_shared``)."""
+        if self._busy_generation != generation():  # a forked child: no thread of the parent
+            self._busy, self._busy_lock, self._busy_generation = 0, threading.Lock(), generation()
+        with self._busy_lock:
+            self._busy += 1
+            alone = self._busy == 1
         try:
-            engine.run_one(op)
+            if not alone:
+                self._shared.run(op)
+                return
+            engine = self._pool.acquire()
+            try:
+                engine.run_one(op)
+            finally:
+                self._pool.release(engine)
         finally:
-            self._pool.release(engine)
+            with self._busy_lock:
+                self._busy -= 1
 
     def _targets(
         self, name: str, hosts: Iterable[str] | None, encoded: str | None = None

@@ -1,0 +1,181 @@
+"""Threads saving at once share one loop: results to the thread that asked, files whole,
+fork and close handled, the loop thread gone when idle."""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from resto_fast import ClosedError, OperationResult, Replicator, TransportError, _shared
+from tests.servers import Nginx, free_port
+
+pytestmark = pytest.mark.nginx
+
+MiB = 1024 * 1024
+
+
+def loop_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "resto_fast-loop"]
+
+
+def in_threads(count: int, work: Callable[[int], object]) -> list[BaseException]:
+    """Run ``work(i)`` in ``count`` threads started together; the exceptions they raised."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        try:
+            work(index)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+@pytest.fixture
+def quick_idle(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(_shared, "IDLE_SECONDS", 0.2)
+    yield
+    deadline = time.monotonic() + 5
+    while loop_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def test_sixteen_threads_share_one_loop_and_each_gets_its_own_results(
+    media: Nginx, quick_idle: None
+) -> None:
+    seen_loop: list[bool] = []
+    results: dict[str, OperationResult] = {}
+    with Replicator(media.hosts, "/media/") as replicator:
+
+        def work(index: int) -> None:
+            for round_ in range(20):
+                name = f"t{index}/{round_}.bin"
+                results[name] = replicator.put(name, name.encode() * 100)
+                seen_loop.append(bool(loop_threads()))
+
+        assert in_threads(16, work) == []
+    assert any(seen_loop)  # the threads did hand over
+    assert len(results) == 16 * 20
+    for name, result in results.items():
+        assert result.name == name
+        assert result.ok, result
+        for host in range(3):
+            assert media.path(host, name).read_bytes() == name.encode() * 100
+
+
+def test_a_thread_alone_runs_inline(media: Nginx, quick_idle: None) -> None:
+    with Replicator(media.hosts, "/media/") as replicator:
+        for index in range(20):
+            replicator.put(f"alone/{index}.txt", b"x").raise_for_failures()
+            assert loop_threads() == []
+
+
+def test_failures_and_large_files_reach_the_thread_that_asked(
+    media: Nginx, quick_idle: None
+) -> None:
+    dead = f"127.0.0.1:{free_port()}"
+    data = {index: os.urandom(3 * MiB + index) for index in range(6)}
+    results: dict[int, OperationResult] = {}
+    with Replicator([media.hosts[0], dead], "/media/", host_cooldown=0) as replicator:
+
+        def work(index: int) -> None:
+            results[index] = replicator.put(f"big/{index}.bin", io.BytesIO(data[index]))
+
+        assert in_threads(6, work) == []
+    for index, result in results.items():
+        assert result.name == f"big/{index}.bin"
+        assert result[media.hosts[0]].ok
+        error = result[dead].error
+        assert isinstance(error, TransportError)
+        assert error.reason == "refused"
+        assert media.path(0, f"big/{index}.bin").read_bytes() == data[index]
+
+
+def test_a_bad_source_in_one_thread_leaves_the_others_alone(media: Nginx, quick_idle: None) -> None:
+    class Failing(io.RawIOBase):
+        def readable(self) -> bool:
+            return True
+
+        def seekable(self) -> bool:
+            return True
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            return 0 if whence == 0 else 4 * MiB
+
+        def tell(self) -> int:
+            return 0
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            raise OSError("the disk said no")
+
+    results: dict[int, OperationResult] = {}
+    with Replicator(media.hosts, "/media/") as replicator:
+
+        def work(index: int) -> None:
+            source = Failing() if index == 0 else io.BytesIO(b"fine" * MiB)
+            results[index] = replicator.put(f"mixed/{index}.bin", source)
+
+        assert in_threads(8, work) == []
+    assert results[0].source_error is not None
+    assert not results[0].ok
+    assert all(results[index].ok for index in range(1, 8))
+
+
+def test_a_forked_child_runs_its_own_loop(media: Nginx, quick_idle: None) -> None:
+    with Replicator(media.hosts, "/media/") as replicator:
+        assert in_threads(4, lambda i: replicator.put(f"p/{i}", b"p").raise_for_failures()) == []
+        pid = os.fork()
+        if pid == 0:  # the child: two threads at once, then report
+            try:
+                errors = in_threads(
+                    4, lambda i: replicator.put(f"c/{i}", b"c").raise_for_failures()
+                )
+                os._exit(1 if errors else 0)
+            except BaseException:
+                os._exit(2)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert in_threads(4, lambda i: replicator.put(f"q/{i}", b"q").raise_for_failures()) == []
+    for index in range(4):
+        assert media.path(1, f"c/{index}").read_bytes() == b"c"
+
+
+def test_after_close_threads_are_refused_and_the_loop_ends(media: Nginx, quick_idle: None) -> None:
+    replicator = Replicator(media.hosts, "/media/")
+    assert in_threads(4, lambda i: replicator.put(f"x/{i}", b"x").raise_for_failures()) == []
+    replicator.close()
+    errors = in_threads(4, lambda i: replicator.put(f"y/{i}", b"y").raise_for_failures())
+    assert len(errors) == 4
+    assert all(isinstance(error, ClosedError) for error in errors)
+    deadline = time.monotonic() + 5
+    while loop_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert loop_threads() == []
+
+
+def test_an_idle_loop_ends_and_starts_again_on_demand(media: Nginx, quick_idle: None) -> None:
+    with Replicator(media.hosts, "/media/") as replicator:
+        for wave in range(2):
+            prefix = f"w{wave}"
+
+            def work(index: int, prefix: str = prefix) -> None:
+                replicator.put(f"{prefix}/{index}", b"w").raise_for_failures()
+
+            assert in_threads(8, work) == []
+            deadline = time.monotonic() + 5
+            while loop_threads() and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert loop_threads() == []  # ended after IDLE_SECONDS without work
+    assert media.path(2, "w1/7").read_bytes() == b"w"
