@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -102,6 +103,33 @@ def test_put_small_files(benchmark: Any, bench_nginx: Nginx, hosts: int) -> None
             nbytes=SMALL,
             clear=bench_nginx.clear,
         )
+
+
+@pytest.mark.parametrize("threads", [1, 16])
+def test_put_from_threads(
+    benchmark: Any, bench_nginx: Nginx, three: Replicator, threads: int
+) -> None:
+    """One Replicator shared by a threaded WSGI server's request threads, each saving 4 KiB
+    files one after another: with company, they hand their operations to one loop."""
+    data = os.urandom(SMALL)
+    count = FILES * 4
+    per_thread = count // threads
+
+    def work(prefix: str) -> None:
+        def save(thread: int) -> None:
+            for index in range(per_thread):
+                three.put(f"{prefix}/{thread}/{index}.bin", data)
+
+        workers = [threading.Thread(target=save, args=(t,)) for t in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+
+    copies = per_thread * threads * 3
+    measured(
+        benchmark, work, copies=copies, files=copies // 3, nbytes=SMALL, clear=bench_nginx.clear
+    )
 
 
 def test_put_many_small_files(benchmark: Any, bench_nginx: Nginx, three: Replicator) -> None:
