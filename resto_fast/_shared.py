@@ -90,6 +90,10 @@ class SharedLoop:
         if waiter.error is not None:
             raise waiter.error
 
+    def in_loop(self) -> bool:
+        """Whether this is the loop thread (a sink that replicates: it must not wait on itself)."""
+        return self._thread is threading.current_thread()
+
     def close(self) -> None:
         """Let the loop end once what it holds has finished; later hand-overs are refused."""
         with self._lock:

@@ -35,11 +35,13 @@ def in_threads(count: int, work: Callable[[int], object]) -> list[BaseException]
         except BaseException as exc:
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    # Daemon threads, joined with a bound: a deadlock fails the test instead of hanging it.
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "threads still waiting: a deadlock"
     return errors
 
 
@@ -179,3 +181,23 @@ def test_an_idle_loop_ends_and_starts_again_on_demand(media: Nginx, quick_idle: 
                 time.sleep(0.02)
             assert loop_threads() == []  # ended after IDLE_SECONDS without work
     assert media.path(2, "w1/7").read_bytes() == b"w"
+
+
+def test_a_sink_that_replicates_does_not_wait_on_its_own_loop(
+    media: Nginx, quick_idle: None
+) -> None:
+    """A GET's sink runs in the loop thread when threads share it; one that calls the
+    replicator again runs that call inline instead of handing it to itself (a deadlock)."""
+    with Replicator(media.hosts, "/media/") as replicator:
+        replicator.put("source.txt", b"content").raise_for_failures()
+        seen: list[bool] = []
+
+        def work(index: int) -> None:
+            def sink(data: bytes) -> None:
+                seen.append(replicator.exists("source.txt"))
+
+            replicator.get_into("source.txt", sink)
+
+        assert in_threads(8, work) == []
+    assert seen
+    assert all(seen)
