@@ -33,7 +33,6 @@ from ._config import ReplicatorConfig
 from ._exceptions import HostError, TransportError, UnexpectedStatusCode
 from ._handles import HandlePool
 from ._operation import Operation, Sink
-from ._results import OUTCOMES as _OUTCOMES
 from ._results import HostResult, Outcome
 from ._sockets import AnswerWatch, SocketIndex, unacknowledged
 
@@ -68,8 +67,6 @@ _CURL_REASONS = {
     pycurl.E_UNSUPPORTED_PROTOCOL: "protocol",  # "Unsupported HTTP version in response"
 }
 
-# Methods whose answer is only a verdict: its body (an error page) is not progress.
-_WRITES = frozenset({"PUT", "DELETE", "MKCOL"})
 
 _EXHAUSTED: Any = object()  # what next() gives for an operations iterator that has ended
 
@@ -112,10 +109,6 @@ class _Transfer:
         self.mark = 0
         self.gate: _StatusGate | None = None
         self.watch: AnswerWatch | None = None  # a PUT's: what its answer came before
-
-
-# The one status whose body is the answer, by method: other bodies are error pages.
-_BODY_STATUS = {"GET": 200, "PROPFIND": 207}
 
 
 class _StatusGate:
@@ -322,7 +315,7 @@ class Engine:
             handle = take(host, op.kind)
             handle.setopt(pycurl.URL, url)
             transfer = _Transfer(op, index, handle, now)
-            if op.method == "PUT":
+            if op.kind.watch_answer:
                 transfer.watch = self._handles.watch(handle)
             if body is not None:
                 handle.setopt(pycurl.POSTFIELDS, body)  # no copy: pycurl keeps a reference
@@ -332,7 +325,10 @@ class Engine:
                 handle.setopt(pycurl.READFUNCTION, reader)
                 handle.setopt(pycurl.SEEKFUNCTION, reader.seek)
             elif op.sinks is not None:
-                transfer.gate = gate = _StatusGate(op.sinks[index], _BODY_STATUS[op.method])
+                # Only the kind's one status has the answer as its body; others, error pages.
+                status = op.kind.body_status
+                assert status is not None, f"{op.kind.name} has no body to keep"
+                transfer.gate = gate = _StatusGate(op.sinks[index], status)
                 handle.setopt(pycurl.HEADERFUNCTION, gate.header)
                 handle.setopt(pycurl.WRITEFUNCTION, gate.write)
             op.transfers[index] = transfer
@@ -444,7 +440,8 @@ class Engine:
             mark = handle.getinfo(pycurl.SIZE_UPLOAD_T) - unacknowledged(
                 handle.getinfo(pycurl.ACTIVESOCKET)
             )
-            if transfer.op.method not in _WRITES:  # a read's body is its progress
+            if transfer.op.kind.answer == "read":  # a read's body is its progress; a write's
+                # answer (an error page at most) is not
                 mark += handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
             if mark != transfer.mark:
                 transfer.mark = mark
@@ -476,7 +473,7 @@ class Engine:
         if curl_code == 0:
             BREAKERS.answered(transfer.host)
             elapsed = handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6
-            outcome = _OUTCOMES[method].get(status or 0)
+            outcome = op.kind.outcomes.get(status or 0)
             if outcome is None:
                 redirect = 300 <= (status or 0) < 400
                 location = handle.getinfo(pycurl.REDIRECT_URL) if redirect else None

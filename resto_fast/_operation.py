@@ -14,6 +14,7 @@ from typing import Any
 
 from ._buffer import ChunkWindow
 from ._exceptions import RestoError
+from ._kinds import kind_of
 from ._results import HostResult
 from ._sources import Source
 
@@ -71,14 +72,16 @@ class Operation:
         window: ChunkWindow | None = None,
         body: bytes | None = None,
         sinks: Sequence[Sink] | None = None,
+        directory: bool = False,
     ) -> None:
-        """A PUT carries its content as a ``window`` (streamed) or a ``body`` (given whole)."""
+        """A PUT carries its content as a ``window`` (streamed) or a ``body`` (given whole);
+        a DELETE of a ``directory`` removes all below it (see ``_kinds``)."""
         self.method = method
         self.name = name
         self.targets = targets  # (host, url) pairs
         self.window = window
         self.body = body
-        self.kind = "PUT_BODY" if body is not None else method
+        self.kind = kind_of(method, whole=body is not None, directory=directory)
         self.sinks = sinks
         self.results: list[HostResult | None] = [None] * len(targets)
         self.transfers: list[Any] = [None] * len(targets)  # the engine's, while running

@@ -264,9 +264,9 @@ class Replicator:
                         on_result(job, result)
                         continue
                 else:
-                    op = Operation(job.method, job.name, targets, sinks=job.sinks)
-                    if job.method == "DELETE" and job.directory:
-                        op.kind = "DELETE_TREE"  # a file's DELETE refuses a directory
+                    op = Operation(
+                        job.method, job.name, targets, sinks=job.sinks, directory=job.directory
+                    )
                 running[id(op)] = (job, op, opened, None)
                 yield op
             while running or again:  # PUTs being sent may yet have to go again

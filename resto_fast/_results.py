@@ -17,7 +17,8 @@ PROPFIND   207 found (a listing)   404/410 missing         failure (405/501: the
 
 ``202 Accepted``, every ``3xx`` (redirects are not followed), other ``4xx``
 and ``5xx`` are failures: each breaks the promise that the copy exists (or
-is gone) when the call returns.
+is gone) when the call returns.  The table the engine reads is each kind's
+``outcomes`` in ``_kinds``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Self
 
 from ._exceptions import HostError, ReplicationError, SourceError
 
-__all__ = ["OUTCOMES", "HostResult", "OperationResult", "Outcome", "RemoteStat"]
+__all__ = ["HostResult", "OperationResult", "Outcome", "RemoteStat"]
 
 
 class Outcome(enum.Enum):
@@ -43,24 +44,6 @@ class Outcome(enum.Enum):
     MISSING = "missing"
     FAILED = "failed"
     SKIPPED = "skipped"  # not sent: the host is down (see _breaker), a failure of its own
-
-
-_READ = {200: Outcome.FOUND, 404: Outcome.MISSING, 410: Outcome.MISSING}
-#: The outcome each status means, by method; a status not listed is the host's failure.
-OUTCOMES: dict[str, dict[int, Outcome]] = {
-    "PUT": {201: Outcome.CREATED, 200: Outcome.REPLACED, 204: Outcome.REPLACED},
-    "DELETE": {
-        200: Outcome.DELETED,
-        204: Outcome.DELETED,
-        404: Outcome.ALREADY_GONE,
-        410: Outcome.ALREADY_GONE,
-    },
-    "HEAD": _READ,
-    "GET": _READ,
-    "PROPFIND": {207: Outcome.FOUND, 404: Outcome.MISSING, 410: Outcome.MISSING},
-    # 405: the collection is there already; 501: the server has no collections to make.
-    "MKCOL": {201: Outcome.CREATED, 405: Outcome.FOUND, 501: Outcome.FOUND},
-}
 
 
 @dataclasses.dataclass(slots=True)

@@ -13,7 +13,7 @@ from resto_fast import (
     TransportError,
     UnexpectedStatusCode,
 )
-from resto_fast._results import OUTCOMES
+from resto_fast._kinds import KINDS
 
 
 @pytest.mark.parametrize(
@@ -50,7 +50,7 @@ from resto_fast._results import OUTCOMES
 def test_status_codes_as_django_resto_reads_them(
     method: str, status: int, outcome: Outcome | None
 ) -> None:
-    assert OUTCOMES[method].get(status) is outcome
+    assert KINDS[method].outcomes.get(status) is outcome
 
 
 def host(name: str, outcome: Outcome, error: object = None, status: int | None = 201) -> HostResult:
