@@ -38,6 +38,7 @@ from django.utils.functional import LazyObject, empty
 from django.utils.module_loading import import_string
 
 from ._config import is_loopback
+from ._durable import Durable
 from ._queues import QueueConfig
 
 __all__ = ["check_storages"]
@@ -57,14 +58,12 @@ def check_storages(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 
 def _storages(messages: list[checks.CheckMessage]) -> Iterator[tuple[str, Any]]:
-    from .storage import _Replicated
-
     for alias, spec in getattr(settings, "STORAGES", {}).items():
         try:
             backend = import_string(spec["BACKEND"])
         except ImportError:
             continue  # Django reports it when the storage is used
-        if not (isinstance(backend, type) and issubclass(backend, _Replicated)):
+        if not (isinstance(backend, type) and issubclass(backend, Durable)):
             continue
         where = f"STORAGES[{alias!r}]"
         try:
@@ -101,7 +100,7 @@ def _storages(messages: list[checks.CheckMessage]) -> Iterator[tuple[str, Any]]:
                 if all(message.msg != error.msg for message in messages):  # said once
                     messages.append(error)
                 continue
-            if isinstance(storage, _Replicated):
+            if isinstance(storage, Durable):
                 yield where, storage
 
 
@@ -115,9 +114,7 @@ def _unwrapped(storage: Any) -> Any:
 
 
 def _check(where: str, storage: Any) -> Iterator[checks.CheckMessage]:
-    from .storage import DistributedStorage
-
-    distributed = isinstance(storage, DistributedStorage)
+    distributed = storage._only_copy  # DistributedStorage: the media servers hold the only copy
     if not storage.hosts:
         if distributed:
             yield checks.Error(

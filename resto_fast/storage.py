@@ -24,7 +24,7 @@ import os
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin
@@ -38,17 +38,16 @@ from django.utils.encoding import filepath_to_uri
 
 from . import checks  # noqa: F401  - registers the system checks
 from ._background import BackgroundWorker
+from ._dispatch import FailurePolicy, is_save, run_action, say_gone
 from ._durable import Durable
 from ._exceptions import (
     HostError,
     ReplicationError,
     RestoError,
-    SourceError,
     UnexpectedStatusCode,
 )
 from ._names import encode_name
 from ._replicator import Replicator, log_extra
-from ._results import Outcome, describe_failures
 from ._transport import DefaultTransport, MasterCopy, fan_out_method, rewound
 from .settings import StorageConfig, resolve
 
@@ -108,7 +107,7 @@ class _Replicated(Durable):
         any other callable runs on a thread per host.
         """
         if not self.hosts:
-            if self._only_copy and _is_save(getattr(func, "__name__", "")):
+            if self._only_copy and is_save(getattr(func, "__name__", "")):
                 raise ReplicationError(
                     f"cannot save {name!r}: no media host is configured",
                     name=name,
@@ -122,135 +121,19 @@ class _Replicated(Durable):
     def _run_on(
         self, hosts: tuple[str, ...], func: Callable[..., Any], name: str, args: tuple[Any, ...]
     ) -> dict[str, Any]:
-        """The engine's one fan-out for the default transport's actions, else a thread per host."""
-        fan_out = fan_out_method(func)
-        if fan_out is not None:
-            return self._fan_out(*fan_out, name, args, hosts)
-        return self._per_host(func, name, args, hosts)
+        """``func`` on ``hosts``, by the dispatch rule (see :mod:`._dispatch`)."""
+        return run_action(self._failure_policy, hosts, func, name, args)
 
-    def _fan_out(
-        self,
-        transport: DefaultTransport,
-        method: str,
-        name: str,
-        args: tuple[Any, ...],
-        hosts: tuple[str, ...],
-    ) -> dict[str, Any]:
-        replicator = transport.replicator
-        whole = hosts == replicator.hosts  # the common case, with its URLs prepared
-        if method == "PUT":
-            source = rewound(args[0])
-            if isinstance(source, MasterCopy):
-                # Opened here, so a delete from now on cannot make the upload fail half-way
-                # or at its start: the open file keeps the content.
-                try:
-                    source = open(source.path, "rb", buffering=0)  # noqa: SIM115 - closed below
-                except FileNotFoundError:
-                    if self._deletes_follow:
-                        _say_gone(name)
-                        return {}
-                    # Else the replicator reports it: a save that cannot be replicated.
-            try:
-                result = replicator.put(name, source, hosts=None if whole else hosts)
-            finally:
-                if source is not args[0]:
-                    source.close()  # type: ignore[union-attr]
-            if result.source_error is not None and not result.hosts:  # nothing was sent
-                return self._unreadable(result.source_error, method, name, logged=True)
-            existed = Outcome.REPLACED
-        else:
-            result = replicator.delete(name, hosts=None if whole else hosts)
-            existed = Outcome.DELETED
-        # The replicator has logged each failure with the file and the host.
-        self._conclude(
-            result.failures, result.succeeded, method, name, result.source_error, repairable=True
+    @functools.cached_property
+    def _failure_policy(self) -> FailurePolicy:
+        return FailurePolicy(
+            fatal=self.fatal_exceptions,
+            only_copy=self._only_copy,
+            deletes_follow=self._deletes_follow,
+            write_quorum=self.resto_config.write_quorum,
+            log_tracebacks=self.resto_config.replicator.log_tracebacks,
+            repair=self.repair,
         )
-        return {r.host: r.outcome is existed for r in result.hosts if r.error is None}
-
-    def _per_host(
-        self, func: Callable[..., Any], name: str, args: tuple[Any, ...], hosts: tuple[str, ...]
-    ) -> dict[str, Any]:
-        action = getattr(func, "__name__", repr(func))
-        # Each host's thread gets the same bytes, as django-resto's create did: one file
-        # object read by several threads at once would hand each a part of the file.
-        try:
-            args = tuple(_read_whole(arg) for arg in args)
-        except OSError as exc:  # as the engine's path says it: a SourceError
-            unreadable = SourceError(f"cannot read the source of {name!r}: {exc}", name=name)
-            unreadable.__cause__ = exc
-            return self._unreadable(unreadable, action, name)
-        outcomes = _in_threads(hosts, lambda host: func(host, name, *args))
-        returned: dict[str, Any] = {}
-        failures: dict[str, Exception] = {}
-        for host, (value, error) in outcomes.items():
-            if error is None:
-                returned[host] = value
-            elif isinstance(error, Exception):
-                failures[host] = error
-                if not isinstance(error, RestoError):  # the engine's own errors are logged
-                    logger.error(
-                        "%s %r on %s failed: %r",
-                        action,
-                        name,
-                        host,
-                        error,
-                        exc_info=error if self.resto_config.replicator.log_tracebacks else None,
-                        extra=log_extra(action, name, host),
-                    )
-            else:
-                raise error  # KeyboardInterrupt and the like are not a host's failure
-        self._conclude(failures, tuple(returned), action, name, None)
-        return returned
-
-    def _unreadable(
-        self, error: SourceError, method: str, name: str, *, logged: bool = False
-    ) -> dict[str, Any]:
-        """The source failed before any request: no host was tried.  Logged (unless the
-        replicator did), then raised as a failure is (when fatal, or when the media servers
-        hold the only copy)."""
-        if not logged:
-            logger.error("%s", error, extra=log_extra(method, name, None))
-        self._conclude({}, (), method, name, error)
-        return {}
-
-    def _conclude(
-        self,
-        failures: Mapping[str, Exception],
-        succeeded: tuple[str, ...],
-        method: str,
-        name: str,
-        source_error: Exception | None,
-        *,
-        repairable: bool = False,
-    ) -> None:
-        """Raise for failures when they are fatal (and for lost data, fatal or not); else
-        queue the failed hosts' repair, when ``repairable`` (the engine's own actions) and
-        the storage's queue repairs (see :mod:`._durable`)."""
-        if source_error is not None and (self.fatal_exceptions or self._only_copy):
-            raise source_error
-        if not failures:
-            return
-        if self._fatal(method, succeeded):
-            raise ReplicationError(
-                describe_failures(method, name, failures, len(failures) + len(succeeded)),
-                name=name,
-                method=method,
-                failures=failures,
-                succeeded=succeeded,
-            )
-        if repairable and source_error is None:
-            self.repair(name, failures)
-
-    def _fatal(self, method: str, succeeded: tuple[str, ...]) -> bool:
-        """Whether failures raise: with fatal exceptions; for a save to the only copy, when
-        fewer hosts than ``write_quorum`` got it (none, without a quorum), fatal or not."""
-        if self._only_copy and _is_save(method):
-            quorum = self.resto_config.write_quorum
-            if quorum is not None:
-                return len(succeeded) < quorum
-            if not succeeded:
-                return True
-        return self.fatal_exceptions
 
     def _undo_save(self, name: str, failed: RestoError, master: str | None) -> None:
         """A save that raises leaves nothing behind: its master copy (``master``) is removed
@@ -289,42 +172,8 @@ class _Replicated(Durable):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_worker", None)  # AsyncStorage's thread
+        state.pop("_failure_policy", None)  # made again from the rest on first use
         return state
-
-
-def _is_save(action: str) -> bool:
-    return action in ("PUT", "create")
-
-
-def _in_threads(
-    hosts: tuple[str, ...], call: Callable[[str], Any]
-) -> dict[str, tuple[Any, BaseException | None]]:
-    """``call(host)`` on a thread per host; per host, what it returned or raised.
-
-    Plain threads, not an executor, and one host after another where no thread
-    can start: AsyncStorage flushes its queue at interpreter exit, when
-    concurrent.futures refuses work and Python 3.12+ refuses new threads.
-    """
-    outcomes: dict[str, tuple[Any, BaseException | None]] = {}
-
-    def run(host: str) -> None:
-        try:
-            outcomes[host] = (call(host), None)
-        except BaseException as exc:
-            outcomes[host] = (None, exc)
-
-    threads = []
-    for host in hosts:
-        thread = threading.Thread(target=run, args=(host,), name="resto-execute")
-        try:
-            thread.start()
-        except RuntimeError:  # "can't create new thread at interpreter shutdown"
-            run(host)
-        else:
-            threads.append(thread)
-    for thread in threads:
-        thread.join()
-    return {host: outcomes[host] for host in hosts}
 
 
 def _binary(content: File) -> Any:  # type: ignore[type-arg]
@@ -333,19 +182,6 @@ def _binary(content: File) -> Any:  # type: ignore[type-arg]
     if isinstance(content.read(0), str):
         return ContentFile(content.read().encode())
     return content
-
-
-def _read_whole(arg: Any) -> Any:
-    """The content of a file argument (a master copy, an upload) as bytes; others as they are."""
-    if isinstance(arg, MasterCopy):
-        with arg.open() as file:
-            return file.read()
-    read = getattr(arg, "read", None)
-    if read is None or isinstance(arg, str | bytes | os.PathLike):
-        return arg
-    rewound(arg)
-    data = read()
-    return data.encode() if isinstance(data, str) else data
 
 
 def _given(options: dict[str, Any], **arguments: Any) -> dict[str, Any]:
@@ -492,7 +328,7 @@ class AsyncStorage(HybridStorage):
         self, func: Callable[..., Any], name: str, args: tuple[Any, ...], hosts: tuple[str, ...]
     ) -> None:
         if args and isinstance(args[0], MasterCopy) and not os.path.exists(args[0]):
-            _say_gone(name)  # deleted since it was saved: its DELETE is queued next
+            say_gone(name)  # deleted since it was saved: its DELETE is queued next
             return
         self._run_on(hosts, func, name, args)
 
@@ -502,12 +338,6 @@ class AsyncStorage(HybridStorage):
 
 
 _worker_lock = threading.Lock()
-
-
-def _say_gone(name: str) -> None:
-    logger.warning(
-        "the master copy of %r is gone; not replicated", name, extra=log_extra(None, name, None)
-    )
 
 
 def _same_action(
