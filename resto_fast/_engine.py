@@ -29,12 +29,13 @@ from typing import Any
 import pycurl
 
 from ._breaker import BREAKERS, TRIPPING_REASONS
+from ._buffer import AnswerWatch
 from ._config import ReplicatorConfig
 from ._exceptions import HostError, TransportError, UnexpectedStatusCode
 from ._handles import HandlePool
 from ._operation import Operation, Sink
 from ._results import HostResult, Outcome
-from ._sockets import AnswerWatch, SocketIndex, unacknowledged
+from ._sockets import SocketIndex, unacknowledged
 
 __all__ = ["Engine"]
 

@@ -15,9 +15,10 @@ from collections import defaultdict
 import pycurl
 
 from . import __about__
+from ._buffer import AnswerWatch
 from ._config import ReplicatorConfig
 from ._kinds import Kind
-from ._sockets import AnswerWatch, SocketIndex
+from ._sockets import SocketIndex
 
 __all__ = ["HandlePool"]
 
@@ -105,7 +106,7 @@ class HandlePool:
             handle.setopt(pycurl.MAXFILESIZE_LARGE, ANSWER_LIMIT)
             handle.setopt(pycurl.WRITEFUNCTION, _discard)
         if kind.watch_answer:  # what the answer came before (see _sockets)
-            watch = self._watches[handle] = AnswerWatch(self._sockets)
+            watch = self._watches[handle] = AnswerWatch(self._sockets.pairs)
             handle.setopt(pycurl.PREREQFUNCTION, watch.prereq)
             handle.setopt(pycurl.HEADERFUNCTION, watch.header)
         return handle

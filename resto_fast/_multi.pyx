@@ -1,5 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Compiled chunk window that feeds every host's upload (twin of ``_multi_py.py``).
+"""Compiled hot path (twin of ``_multi_py.py``): the chunk window that feeds every host's
+upload, and the answer watch libcurl calls for every header line of a PUT's answer.
 
 The file is read once, a chunk at a time, into a ring of at most
 ``max_chunks`` buffers; each host's READFUNCTION returns a memoryview slice at
@@ -13,10 +14,29 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
 import pycurl
 
+# Bytes a socket's peer has not acknowledged (Linux's SIOCOUTQ); 0 where unknown, as in
+# _sockets.unacknowledged.
+cdef extern from *:
+    """
+    #if defined(__linux__)
+    #include <sys/ioctl.h>
+    #include <linux/sockios.h>
+    static int resto_unacknowledged(int fd) {
+        int count = 0;
+        if (fd < 0 || ioctl(fd, SIOCOUTQ, &count) < 0) return 0;
+        return count;
+    }
+    #else
+    static int resto_unacknowledged(int fd) { (void)fd; return 0; }
+    #endif
+    """
+    int resto_unacknowledged(int fd) nogil
+
 cdef int READFUNC_PAUSE = pycurl.READFUNC_PAUSE
 cdef int READFUNC_ABORT = pycurl.READFUNC_ABORT
 cdef int SEEKFUNC_OK = 0
 cdef int SEEKFUNC_CANTSEEK = pycurl.SEEKFUNC_CANTSEEK
+cdef int PREREQFUNC_OK = pycurl.PREREQFUNC_OK
 cdef bytes _EOF = b""
 
 cdef enum:
@@ -288,3 +308,46 @@ cdef class ChunkWindow:
             return False
         self._tail = k + 1
         return True
+
+
+cdef class AnswerWatch:
+    """For a write handle's current request: how many bytes of it the server had not
+    acknowledged when its answer began (its status line).  See the twin's docstring."""
+
+    cdef dict _sockets
+    cdef object _pair
+    cdef public long long unacknowledged
+
+    def __init__(self, dict sockets):
+        self._sockets = sockets
+        self._pair = None
+        self.unacknowledged = 0
+
+    def reset(self):
+        self._pair = None
+        self.unacknowledged = 0
+
+    def prereq(self, peer_ip, local_ip, peer_port, local_port):
+        self._pair = (local_ip, local_port, peer_ip, peer_port)
+        return PREREQFUNC_OK
+
+    def header(self, bytes line):
+        # The status line of the final answer (a 1xx is not one).  Never raise here.
+        cdef Py_ssize_t n = len(line)
+        cdef Py_ssize_t i
+        if n < 5 or not line.startswith(b"HTTP/"):
+            return
+        i = 5
+        while i < n and line[i] != 32:  # the version, up to its space
+            i += 1
+        while i < n and line[i] == 32:
+            i += 1
+        # Three digits, then the end or a space: a status, and not a 1xx (no final answer).
+        if i + 3 > n or self._pair is None:
+            return
+        if not (48 <= line[i] <= 57 and 48 <= line[i + 1] <= 57 and 48 <= line[i + 2] <= 57):
+            return
+        if line[i] == 49 or (i + 3 < n and line[i + 3] not in (32, 13, 10)):
+            return
+        fd = self._sockets.get(self._pair, -1)
+        self.unacknowledged = resto_unacknowledged(fd)

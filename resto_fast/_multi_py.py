@@ -9,6 +9,11 @@ reader still needs the oldest chunk) gets ``READFUNC_PAUSE``; the engine asks
 that can move again.  Memory is therefore ``max_chunks * chunk_size`` at most,
 whatever the file size and the number of hosts.
 
+The module also holds the other per-transfer callback libcurl calls many
+times a request: :class:`AnswerWatch`, a PUT's header callback, which marks
+how much of the body the server had not acknowledged when its answer began
+(see ``_sockets``).
+
 Both implementations keep exactly this interface and behaviour; the tests run
 on both.  This module must stay importable without a compiler.
 """
@@ -19,12 +24,15 @@ from collections.abc import Callable
 
 import pycurl
 
-__all__ = ["ChunkWindow", "Reader"]
+from ._sockets import Pair, unacknowledged
+
+__all__ = ["AnswerWatch", "ChunkWindow", "Reader"]
 
 READFUNC_PAUSE: int = pycurl.READFUNC_PAUSE
 READFUNC_ABORT: int = pycurl.READFUNC_ABORT
 SEEKFUNC_OK = 0
 SEEKFUNC_CANTSEEK: int = pycurl.SEEKFUNC_CANTSEEK
+PREREQFUNC_OK: int = pycurl.PREREQFUNC_OK
 _EOF = b""
 
 
@@ -256,3 +264,39 @@ class ChunkWindow:
             return False
         self._tail = k + 1
         return True
+
+
+class AnswerWatch:
+    """For a write handle's current request: how many bytes of it the server had not
+    acknowledged when its answer began (its status line), from the kernel's send queue.
+
+    A server that answers after reading the whole body has acknowledged every
+    byte with that answer; one that answered early has not.  libcurl's
+    pre-request callback names the connection (``prereq``), its header
+    callback (``header``, once per header line) marks the answer; ``sockets``
+    maps a connection's address pair to its socket (``SocketIndex.pairs``).
+    """
+
+    __slots__ = ("_pair", "_sockets", "unacknowledged")
+
+    def __init__(self, sockets: dict[Pair, int]) -> None:
+        self._sockets = sockets
+        self._pair: Pair | None = None
+        self.unacknowledged = 0
+
+    def reset(self) -> None:
+        """Before each request of the handle it belongs to."""
+        self._pair = None
+        self.unacknowledged = 0
+
+    def prereq(self, peer_ip: str, local_ip: str, peer_port: int, local_port: int) -> int:
+        self._pair = (local_ip, local_port, peer_ip, peer_port)
+        return PREREQFUNC_OK
+
+    def header(self, line: bytes) -> None:
+        # The status line of the final answer (a 1xx is not one).  Never raise here.
+        if line.startswith(b"HTTP/") and self._pair is not None:
+            fields = line.split(None, 2)
+            status = fields[1] if len(fields) > 1 else b""
+            if len(status) == 3 and status.isdigit() and status[:1] != b"1":
+                self.unacknowledged = unacknowledged(self._sockets.get(self._pair, -1))

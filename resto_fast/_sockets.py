@@ -11,11 +11,12 @@ and libcurl's counters and timers alone decide.
 libcurl's socket callback names a socket but not the transfer using it, and
 its info cannot be read from inside a callback; so the engine indexes its
 sockets by their address pair, which libcurl's pre-request callback gives
-for each transfer (:class:`AnswerWatch`).  A socket's pair is learnt once,
-when libcurl first watches it, so a kept-alive connection costs nothing more
-per request; libcurl's socket-options callback, which every handle has, says
-when a new socket takes a number an old one had.  (Not its close callback:
-pycurl cannot run one while a multi handle is being closed.)
+for each transfer (to the answer watch, in the compiled module and its
+twin).  A socket's pair is learnt once, when libcurl first watches it, so a
+kept-alive connection costs nothing more per request; libcurl's
+socket-options callback, which every handle has, says when a new socket
+takes a number an old one had.  (Not its close callback: pycurl cannot run
+one while a multi handle is being closed.)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import termios
 
 import pycurl
 
-__all__ = ["AnswerWatch", "SocketIndex", "unacknowledged"]
+__all__ = ["Pair", "SocketIndex", "unacknowledged"]
 
 _OUTQ: int | None = getattr(termios, "TIOCOUTQ", None)
 
@@ -88,41 +89,7 @@ class SocketIndex:
         if pair is not None:
             self._by_pair[pair] = fd
 
-    def fd(self, pair: Pair | None) -> int:
-        if pair is None:
-            return -1
-        return self._by_pair.get(pair, -1)
-
-
-class AnswerWatch:
-    """For a write handle's current request: how much of it the server had not received
-    when its answer began (its status line), from the kernel's send queue then.
-
-    A server that answers after reading the whole body has acknowledged every
-    byte with that answer; one that answered early has not (bytes libcurl
-    counted as sent still sit in the queue).  Two libcurl callbacks feed it:
-    the pre-request one names the connection, the header one marks the answer.
-    """
-
-    __slots__ = ("_index", "_pair", "unacknowledged")
-
-    def __init__(self, index: SocketIndex) -> None:
-        self._index = index
-        self._pair: Pair | None = None
-        self.unacknowledged = 0
-
-    def reset(self) -> None:
-        """Before each request of the handle it belongs to."""
-        self._pair = None
-        self.unacknowledged = 0
-
-    def prereq(self, peer_ip: str, local_ip: str, peer_port: int, local_port: int) -> int:
-        self._pair = (local_ip, local_port, peer_ip, peer_port)
-        return int(pycurl.PREREQFUNC_OK)
-
-    def header(self, line: bytes) -> None:
-        # The status line of the final answer (a 1xx is not one).  Never raise here.
-        if line.startswith(b"HTTP/"):
-            fields = line.split(None, 2)
-            if len(fields) > 1 and not fields[1].startswith(b"1"):
-                self.unacknowledged = unacknowledged(self._index.fd(self._pair))
+    @property
+    def pairs(self) -> dict[Pair, int]:
+        """Socket by address pair: what the answer watches look up (read, never changed)."""
+        return self._by_pair

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+import socket
 from types import ModuleType
 from typing import Any
 
@@ -319,3 +320,36 @@ def test_no_schedule_deadlocks(window_module: ModuleType) -> None:
             else:
                 outputs[index] += piece
         assert all(bytes(out) == data for out in outputs), f"trial {trial}"
+
+
+def test_the_answer_watch_reads_what_the_server_had_not_received(
+    window_module: ModuleType,
+) -> None:
+    """Both watches: at the final status line (not a 1xx), the bytes the peer of the
+    transfer's connection has not acknowledged; a line that only looks like one is harmless."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:  # never accepts, never reads
+        client = socket.create_connection(listener.getsockname())
+        with client:
+            client.setblocking(False)
+            try:
+                while True:
+                    client.send(b"x" * 65536)
+            except BlockingIOError:
+                pass  # the peer's buffers are full: the rest waits, unacknowledged
+            local, peer = client.getsockname(), client.getpeername()
+            pair = (local[0], local[1], peer[0], peer[1])
+            watch = window_module.AnswerWatch({pair: client.fileno()})
+            assert watch.prereq(peer[0], local[0], peer[1], local[1]) == pycurl.PREREQFUNC_OK
+            for line in (b"HTTP/1.1 100 Continue\r\n", b"HTTP/x: y\r\n", b"Server: n\r\n"):
+                watch.header(line)
+            assert watch.unacknowledged == 0
+            watch.header(b"HTTP/1.1 201 Created\r\n")
+            assert watch.unacknowledged > 0
+            watch.reset()
+            assert watch.unacknowledged == 0
+            watch.header(b"HTTP/1.1 201 Created\r\n")  # no connection named since the reset
+            assert watch.unacknowledged == 0
+            other = window_module.AnswerWatch({})
+            other.prereq(peer[0], local[0], peer[1], local[1])
+            other.header(b"HTTP/1.1 204 No Content\r\n")  # a connection it does not know
+            assert other.unacknowledged == 0
