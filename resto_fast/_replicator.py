@@ -478,8 +478,7 @@ class Replicator:
             self._busy += 1
             alone = self._busy == 1
         try:
-            if not alone and not self._shared.in_loop():
-                self._shared.run(op)
+            if not alone and not self._shared.in_loop() and self._shared.run(op):
                 return
             engine = self._pool.acquire()
             try:

@@ -12,7 +12,10 @@ operation inline, on its own engine, as before: a hand-over costs two thread
 switches, which only pays when there is company.
 
 The loop thread starts on demand and ends after a few idle seconds; after a
-``fork()`` the child starts its own (see ``_pool``).
+``fork()`` the child starts its own (see ``_pool``).  Where no thread can
+start (Python 3.12+ refuses new threads at interpreter exit, when
+AsyncStorage flushes its queue) the loop refuses the operation and the
+caller runs it inline.
 """
 
 from __future__ import annotations
@@ -41,11 +44,12 @@ class _Waiter:
     signal between two threads (an Event is a Condition and a lock).
     """
 
-    __slots__ = ("_signal", "error", "op")
+    __slots__ = ("_signal", "error", "op", "refused")
 
     def __init__(self, op: Operation) -> None:
         self.op = op
         self.error: BaseException | None = None
+        self.refused = False  # no loop thread could start: the caller runs it
         self._signal = threading.Lock()
         self._signal.acquire()
 
@@ -70,8 +74,12 @@ class SharedLoop:
         self._generation = _pool.generation()
         self._closed = False
 
-    def run(self, op: Operation) -> None:
-        """Hand ``op`` to the loop and wait until it has finished on every host."""
+    def run(self, op: Operation) -> bool:
+        """Hand ``op`` to the loop and wait until it has finished on every host.
+
+        False, at once, when the loop could take nothing because no thread can
+        start now: the caller runs ``op`` itself.
+        """
         waiter = _Waiter(op)
         if self._generation != _pool.generation():  # a forked child: a loop of its own
             self._forget_inherited()
@@ -89,6 +97,7 @@ class SharedLoop:
         waiter.wait()
         if waiter.error is not None:
             raise waiter.error
+        return not waiter.refused
 
     def in_loop(self) -> bool:
         """Whether this is the loop thread (a sink that replicates: it must not wait on itself)."""
@@ -106,12 +115,24 @@ class SharedLoop:
     # -- the loop thread ---------------------------------------------------------------
 
     def _start(self) -> None:
+        """Start a loop thread for what is pending (called with the lock held); where none
+        can start, hand every pending operation back to its caller."""
         engine = self._new_engine()
-        self._wake = engine.wakeable()
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._loop, args=(engine,), name="resto_fast-loop", daemon=True
         )
-        self._thread.start()
+        try:
+            wake = engine.wakeable()
+            thread.start()  # the thread waits for the lock before it reads anything
+        except RuntimeError:  # "can't create new thread at interpreter shutdown"
+            engine.close()
+            refused = list(self._pending)
+            self._pending.clear()
+            for waiter in refused:
+                waiter.refused = True
+                waiter.set()
+            return
+        self._thread, self._wake = thread, wake
 
     def _loop(self, engine: Engine) -> None:
         try:

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -201,3 +202,52 @@ def test_a_sink_that_replicates_does_not_wait_on_its_own_loop(
         assert in_threads(8, work) == []
     assert seen
     assert all(seen)
+
+
+def test_where_no_thread_can_start_a_hand_over_runs_on_the_callers_thread(
+    media: Nginx, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.12+ refuses new threads at interpreter exit, when AsyncStorage flushes its
+    queue: a save made then must not wait for a loop thread that never started (it did,
+    and hung the interpreter's exit, once in CI)."""
+
+    class NoThread(threading.Thread):
+        def start(self) -> None:
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    fake = type(threading)("threading")
+    fake.__dict__.update(vars(threading))
+    fake.Thread = NoThread  # type: ignore[attr-defined]
+    monkeypatch.setattr(_shared, "threading", fake)
+    inside, release = threading.Event(), threading.Event()
+
+    class Blocking(io.BytesIO):
+        """A large file that holds its put (running inline: it was alone) after a chunk."""
+
+        def readinto(self, buffer: Any) -> int:
+            if self.tell():
+                inside.set()
+                release.wait(30)
+            return super().readinto(buffer)
+
+    with Replicator(media.hosts, "/media/") as replicator:
+        results: dict[str, OperationResult] = {}
+        source = Blocking(b"b" * 4 * MiB)
+        held = threading.Thread(
+            target=lambda: results.setdefault("held", replicator.put("held.bin", source)),
+            daemon=True,
+        )
+        held.start()
+        assert inside.wait(10)
+        # Not alone now: this put is handed over, refused, and run here.
+        results["second"] = replicator.put("second.bin", b"second")
+        results["third"] = replicator.put("third.bin", b"third")  # refused again, not stuck
+        release.set()
+        held.join(30)
+    assert not held.is_alive()
+    assert all(result.ok for result in results.values())
+    assert len(results) == 3
+    assert loop_threads() == []
+    for index in range(len(media.hosts)):
+        assert media.path(index, "second.bin").read_bytes() == b"second"
+        assert media.path(index, "held.bin").read_bytes() == b"b" * 4 * MiB
