@@ -40,7 +40,10 @@ class Breakers:
     """The hosts given up for a while, by host (``host[:port]`` as configured)."""
 
     def __init__(self) -> None:
-        self._down: dict[str, _Down] = {}
+        #: Live, by host: what the loop reads (``if tripped``, ``host in tripped``) before it
+        #: calls :meth:`skip` or :meth:`answered`, so a request costs nothing while no host is
+        #: down.  Read it; only the methods change it, under the lock.
+        self.tripped: dict[str, _Down] = {}
         self._lock = threading.Lock()
 
     def skip(self, host: str, now: float) -> str | None:
@@ -49,10 +52,10 @@ class Breakers:
         Past the cool-down one caller gets None (the probe); the others keep
         skipping until its answer is in.
         """
-        if not self._down:  # no host down: no lock, no lookup beyond this
+        if not self.tripped:  # no host down: no lock, no lookup beyond this
             return None
         with self._lock:
-            down = self._down.get(host)
+            down = self.tripped.get(host)
             if down is None:
                 return None
             if now >= down.until and not down.probing:
@@ -65,23 +68,23 @@ class Breakers:
         if cooldown <= 0:
             return
         with self._lock:
-            down = self._down.get(host)
+            down = self.tripped.get(host)
             if down is None:
-                self._down[host] = _Down(why, now, now + cooldown)
+                self.tripped[host] = _Down(why, now, now + cooldown)
             else:  # the probe failed, or requests already in flight did
                 down.why, down.until, down.probing = why, now + cooldown, False
 
     def answered(self, host: str) -> None:
         """``host`` answered (whatever the status): it is up."""
-        if host in self._down:
+        if host in self.tripped:
             with self._lock:
-                self._down.pop(host, None)
+                self.tripped.pop(host, None)
 
     def released(self, host: str) -> None:
         """A probe ended without a verdict (interrupted): let the next request probe."""
-        if host in self._down:
+        if host in self.tripped:
             with self._lock:
-                down = self._down.get(host)
+                down = self.tripped.get(host)
                 if down is not None:
                     down.probing = False
 
@@ -89,11 +92,11 @@ class Breakers:
         """The hosts now skipped, and why (for logs and tests)."""
         now = time.monotonic()
         with self._lock:
-            return {host: down.why for host, down in self._down.items() if now < down.until}
+            return {host: down.why for host, down in self.tripped.items() if now < down.until}
 
     def clear(self) -> None:
         with self._lock:
-            self._down.clear()
+            self.tripped.clear()
 
 
 #: The process's breakers, shared by every Replicator and storage.

@@ -1,16 +1,17 @@
-"""Curl easy handles: configured once per (host, kind of request), reused across operations.
+"""Curl easy handles: configured once per kind of request, reused across operations.
 
 Everything that does not change between two requests of the same kind to
 the same host (the configuration's, and the kind's in ``_kinds``) is set
-when the handle is made, so starting a transfer costs a
-URL and, for uploads, the size and read callbacks.  Connections are not held
-here: they live in the engine's ``CurlMulti`` connection cache, shared by all
-its handles, so a PUT then a HEAD to one host share one kept-alive socket.
+when the handle is made, so starting a transfer costs a URL and, for
+uploads, the size and read callbacks.  The engine's loop keeps the idle
+handles by host and kind and reuses them (``Loop`` in ``_multi_py``);
+this module makes them and closes them all at the end.  Connections are
+not held here: they live in the engine's ``CurlMulti`` connection cache,
+shared by all its handles, so a PUT then a HEAD to one host share one
+kept-alive socket.
 """
 
 from __future__ import annotations
-
-from collections import defaultdict
 
 import pycurl
 
@@ -31,35 +32,25 @@ def _discard(data: bytes) -> None:
 
 
 class HandlePool:
-    """Idle handles of one engine, by host and kind of request."""
+    """Every handle of one engine: made here, one kind at a time; closed here, all at once."""
 
     def __init__(self, config: ReplicatorConfig, sockets: SocketIndex) -> None:
         self._config = config
         self._sockets = sockets
-        self._idle: defaultdict[tuple[str, str], list[pycurl.Curl]] = defaultdict(list)
-        self._watches: dict[pycurl.Curl, AnswerWatch] = {}  # a PUT handle's, set up once
+        self._made: list[pycurl.Curl] = []
 
-    def watch(self, handle: pycurl.Curl) -> AnswerWatch:
-        """The answer watch of a PUT handle, reset for its next request."""
-        watch = self._watches[handle]
-        watch.reset()
-        return watch
-
-    def take(self, host: str, kind: Kind) -> pycurl.Curl:
-        idle = self._idle[host, kind.name]
-        return idle.pop() if idle else self._new(kind)
-
-    def give_back(self, host: str, kind: Kind, handle: pycurl.Curl) -> None:
-        self._idle[host, kind.name].append(handle)
+    def new(self, kind: Kind) -> tuple[pycurl.Curl, AnswerWatch | None]:
+        """A handle for ``kind``, with its answer watch when the kind has one."""
+        handle, watch = self._new(kind)
+        self._made.append(handle)
+        return handle, watch
 
     def close(self) -> None:
-        for handles in self._idle.values():
-            for handle in handles:
-                handle.close()
-        self._idle.clear()
-        self._watches.clear()
+        for handle in self._made:
+            handle.close()
+        self._made.clear()
 
-    def _new(self, kind: Kind) -> pycurl.Curl:
+    def _new(self, kind: Kind) -> tuple[pycurl.Curl, AnswerWatch | None]:
         """A handle for one kind of request (see ``_kinds``): what never changes between
         two requests of that kind to one host is set here, once."""
         config = self._config
@@ -105,8 +96,9 @@ class HandlePool:
             # that streams one without end fails, reason "answer"), and drop it.
             handle.setopt(pycurl.MAXFILESIZE_LARGE, ANSWER_LIMIT)
             handle.setopt(pycurl.WRITEFUNCTION, _discard)
+        watch = None
         if kind.watch_answer:  # what the answer came before (see _sockets)
-            watch = self._watches[handle] = AnswerWatch(self._sockets.pairs)
+            watch = AnswerWatch(self._sockets.pairs)
             handle.setopt(pycurl.PREREQFUNCTION, watch.prereq)
             handle.setopt(pycurl.HEADERFUNCTION, watch.header)
-        return handle
+        return handle, watch

@@ -1,18 +1,44 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Compiled hot path (twin of ``_multi_py.py``): the chunk window that feeds every host's
-upload, and the answer watch libcurl calls for every header line of a PUT's answer.
+upload, the answer watch libcurl calls for every header line of a PUT's answer, and the
+multi loop's per-transfer and per-wake-up work (:class:`Loop`).
 
 The file is read once, a chunk at a time, into a ring of at most
 ``max_chunks`` buffers; each host's READFUNCTION returns a memoryview slice at
 its own position and pauses when it runs ahead of the ring.  Reader state is
 kept in C arrays so the per-callback work is a few integer operations and
-one slice.  Behaviour and interface are exactly those of the pure-Python twin;
-the same tests run on both.
+one slice.  The loop waits with poll(2) on a C array of the sockets libcurl
+asks for, the GIL released, and reads a transfer's fields as C attributes.
+Behaviour and interface are exactly those of the pure-Python twin; the same
+tests run on both.
 """
 
-from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.exc cimport PyErr_CheckSignals, PyErr_SetFromErrno
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
+from libc.errno cimport EINTR, errno
+from libc.math cimport ceil
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+from posix.unistd cimport read
 
 import pycurl
+
+from ._breaker import BREAKERS
+from ._results import HostResult, Outcome
+
+cdef extern from "<poll.h>" nogil:
+    struct pollfd:
+        int fd
+        short events
+        short revents
+    ctypedef unsigned long nfds_t
+    int poll(pollfd *fds, nfds_t nfds, int timeout)
+    enum:
+        POLLIN
+        POLLPRI
+        POLLOUT
+        POLLERR
+        POLLHUP
+        POLLNVAL
 
 # Bytes a socket's peer has not acknowledged (Linux's SIOCOUTQ); 0 where unknown, as in
 # _sockets.unacknowledged.
@@ -351,3 +377,430 @@ cdef class AnswerWatch:
             return
         fd = self._sockets.get(self._pair, -1)
         self.unacknowledged = resto_unacknowledged(fd)
+
+
+# -- the loop ------------------------------------------------------------------
+
+cdef int CURL_POLL_IN = pycurl.POLL_IN
+cdef int CURL_POLL_OUT = pycurl.POLL_OUT
+cdef int CURL_POLL_INOUT = pycurl.POLL_INOUT
+cdef int CSELECT_IN = pycurl.CSELECT_IN
+cdef int CSELECT_OUT = pycurl.CSELECT_OUT
+cdef int CSELECT_ERR = pycurl.CSELECT_ERR
+cdef int SOCKET_TIMEOUT = pycurl.SOCKET_TIMEOUT
+cdef int URL = pycurl.URL
+cdef int POSTFIELDS = pycurl.POSTFIELDS
+cdef int INFILESIZE_LARGE = pycurl.INFILESIZE_LARGE
+cdef int READFUNCTION = pycurl.READFUNCTION
+cdef int SEEKFUNCTION = pycurl.SEEKFUNCTION
+cdef int HEADERFUNCTION = pycurl.HEADERFUNCTION
+cdef int WRITEFUNCTION = pycurl.WRITEFUNCTION
+cdef int PAUSE_CONT = pycurl.PAUSE_CONT
+cdef int RESPONSE_CODE = pycurl.RESPONSE_CODE
+cdef int SIZE_UPLOAD_T = pycurl.SIZE_UPLOAD_T
+cdef int SIZE_DOWNLOAD_T = pycurl.SIZE_DOWNLOAD_T
+cdef int STARTTRANSFER_TIME_T = pycurl.STARTTRANSFER_TIME_T
+cdef int POSTTRANSFER_TIME_T = pycurl.POSTTRANSFER_TIME_T
+cdef int TOTAL_TIME_T = pycurl.TOTAL_TIME_T
+cdef int NUM_CONNECTS = pycurl.NUM_CONNECTS
+cdef int CONTENT_LENGTH_DOWNLOAD_T = pycurl.CONTENT_LENGTH_DOWNLOAD_T
+cdef int INFO_FILETIME = pycurl.INFO_FILETIME
+cdef object FOUND = Outcome.FOUND
+# libcurl keeps a timer while anything runs; this only bounds a wait it forgot.
+cdef int LONGEST_WAIT_MS = 1000
+
+
+cdef inline double _monotonic() noexcept nogil:
+    # CLOCK_MONOTONIC, as time.monotonic() reads on Linux: the engine mixes both.
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
+
+
+cdef class Transfer:
+    """One host's request of an operation, while it runs."""
+
+    cdef public object op
+    cdef public Py_ssize_t index
+    cdef public object host
+    cdef public object url
+    cdef public object handle
+    cdef public double started
+    cdef public double last_progress
+    cdef public long long mark
+    cdef public object gate
+    cdef public object watch
+
+    def __init__(self, op, Py_ssize_t index, handle, double now):
+        self.op = op
+        self.index = index
+        self.host, self.url = op.targets[index]
+        self.handle = handle
+        self.started = now
+        self.last_progress = now
+        self.mark = 0
+        self.gate = None
+        self.watch = None
+
+
+cdef class StatusGate:
+    """Response body writer: passes the body on only after the status line the method
+    succeeds with (200 for GET, 207 for PROPFIND), counts what it passed."""
+
+    cdef object _sink
+    cdef int _status
+    cdef int _wanted
+    cdef public object error
+    cdef public long long written
+
+    def __init__(self, sink, int wanted):
+        self._sink = sink
+        self._status = 0
+        self._wanted = wanted
+        self.error = None
+        self.written = 0
+
+    def header(self, bytes line):
+        if line.startswith(b"HTTP/"):
+            fields = line.split(None, 2)
+            self._status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+
+    def write(self, bytes data):
+        if self._status != self._wanted:
+            return None
+        try:
+            self._sink(data)
+        except Exception as exc:
+            self.error = exc
+            return 0
+        self.written += len(data)
+        return None
+
+
+cdef class Loop:
+    """The per-transfer and per-wake-up work of one engine's ``CurlMulti`` (see the twin)."""
+
+    cdef public object multi
+    cdef public dict active
+    cdef public list done
+    cdef object _handles
+    cdef dict _idle
+    cdef dict _watches
+    cdef dict _tripped
+    cdef object _watched
+    cdef object _finish
+    cdef object _skipped
+    cdef int _wake_fd
+    cdef pollfd *_fds
+    cdef pollfd *_ready
+    cdef Py_ssize_t _nfds
+    cdef Py_ssize_t _capacity
+    cdef Py_ssize_t _ready_capacity
+
+    def __cinit__(self):
+        self._fds = NULL
+        self._ready = NULL
+        self._nfds = 0
+        self._capacity = 0
+        self._ready_capacity = 0
+
+    def __init__(self, multi, handles, sockets, finish, skipped):
+        self.multi = multi
+        self.active = {}
+        self.done = []
+        self._handles = handles
+        self._idle = {}
+        self._watches = {}
+        self._tripped = BREAKERS.tripped
+        self._watched = sockets.watched
+        self._finish = finish
+        self._skipped = skipped
+        self._wake_fd = -1
+        multi.setopt(pycurl.M_SOCKETFUNCTION, self.on_socket)
+
+    def __dealloc__(self):
+        PyMem_Free(self._fds)
+        PyMem_Free(self._ready)
+
+    def wake_on(self, int fd):
+        self._wake_fd = fd
+        self._set(fd, POLLIN)
+
+    # -- the sockets to wait on ------------------------------------------------
+
+    cdef Py_ssize_t _find(self, int fd):
+        cdef Py_ssize_t i
+        for i in range(self._nfds):
+            if self._fds[i].fd == fd:
+                return i
+        return -1
+
+    cdef int _set(self, int fd, short events) except -1:
+        cdef Py_ssize_t i = self._find(fd)
+        cdef pollfd *grown
+        if i < 0:
+            if self._nfds == self._capacity:
+                grown = <pollfd *>PyMem_Realloc(
+                    self._fds, (self._capacity * 2 + 16) * sizeof(pollfd)
+                )
+                if grown == NULL:
+                    raise MemoryError()
+                self._fds = grown
+                self._capacity = self._capacity * 2 + 16
+            i = self._nfds
+            self._nfds += 1
+            self._fds[i].fd = fd
+        self._fds[i].events = events
+        self._fds[i].revents = 0
+        return 0
+
+    cdef void _unset(self, int fd) noexcept:
+        cdef Py_ssize_t i = self._find(fd)
+        if i >= 0:
+            self._nfds -= 1
+            self._fds[i] = self._fds[self._nfds]
+
+    def on_socket(self, int what, int fd, multi, socketp):
+        """libcurl's socket callback: what to watch ``fd`` for, or to stop watching it."""
+        if what == CURL_POLL_IN:
+            self._set(fd, POLLIN)
+        elif what == CURL_POLL_OUT:
+            self._set(fd, POLLOUT)
+        elif what == CURL_POLL_INOUT:
+            self._set(fd, POLLIN | POLLOUT)
+        else:  # POLL_REMOVE (of a socket never watched, too: one libcurl only resolved for)
+            self._unset(fd)
+            return
+        self._watched(fd)
+
+    # -- the loop --------------------------------------------------------------
+
+    def start(self, op):
+        """Add one transfer per host and let libcurl start them at once."""
+        cdef double now = _monotonic()
+        cdef Py_ssize_t index = 0
+        cdef Transfer transfer
+        cdef AnswerWatch watch
+        kind = op.kind
+        window = op.window
+        body = op.body
+        cdef bint watch_answer = kind.watch_answer
+        multi = self.multi
+        for host, url in op.targets:
+            if self._tripped:
+                down = BREAKERS.skip(host, now)
+                if down is not None:
+                    self._skipped(op, index, down)
+                    index += 1
+                    continue
+            handle = self._take(host, kind)
+            handle.setopt(URL, url)
+            transfer = Transfer.__new__(Transfer)
+            transfer.op = op
+            transfer.index = index
+            transfer.host = host
+            transfer.url = url
+            transfer.handle = handle
+            transfer.started = now
+            transfer.last_progress = now
+            if watch_answer:
+                watch = self._watches[handle]
+                watch._pair = None
+                watch.unacknowledged = 0
+                transfer.watch = watch
+            if body is not None:
+                handle.setopt(POSTFIELDS, body)  # no copy: pycurl keeps a reference
+            elif window is not None:
+                reader = window.reader(index)
+                handle.setopt(INFILESIZE_LARGE, window.size)
+                handle.setopt(READFUNCTION, reader)
+                handle.setopt(SEEKFUNCTION, reader.seek)
+            elif op.sinks is not None:
+                status = kind.body_status
+                assert status is not None, f"{kind.name} has no body to keep"
+                transfer.gate = gate = StatusGate(op.sinks[index], status)
+                handle.setopt(HEADERFUNCTION, gate.header)
+                handle.setopt(WRITEFUNCTION, gate.write)
+            op.transfers[index] = transfer
+            self.active[handle] = transfer
+            multi.add_handle(handle)
+            index += 1
+        if not op.pending:
+            return
+        running = multi.socket_action(SOCKET_TIMEOUT, 0)[1]
+        if running < len(self.active):
+            self.collect()
+
+    def step(self, double wake_by):
+        """Wait for sockets or libcurl's timer, let libcurl act, collect what finished;
+        return the time the step started at."""
+        multi = self.multi
+        cdef double now = _monotonic()
+        cdef long timer_ms = multi.timeout()
+        cdef double wait_ms
+        cdef int wait, found, mask, fd
+        cdef Py_ssize_t i, ready
+        cdef short event
+        cdef char scrap[4096]
+        cdef Py_ssize_t running
+        if timer_ms == 0:
+            running = multi.socket_action(SOCKET_TIMEOUT, 0)[1]
+        else:
+            wait_ms = (wake_by - now) * 1000
+            if 0 < timer_ms < wait_ms:
+                wait_ms = timer_ms
+            if wait_ms <= 0:
+                wait = 0
+            elif wait_ms > LONGEST_WAIT_MS:
+                wait = LONGEST_WAIT_MS
+            else:
+                wait = <int>ceil(wait_ms)
+            with nogil:
+                found = poll(self._fds, self._nfds, wait)
+            if found < 0:
+                if errno != EINTR:
+                    PyErr_SetFromErrno(OSError)
+                PyErr_CheckSignals()  # a handler's exception goes up, as select.poll's would
+                found = 0
+            running = len(self.active)
+            # libcurl changes the array from its socket callback: act on a copy of what is ready.
+            if self._ready_capacity < self._nfds:
+                PyMem_Free(self._ready)
+                self._ready = <pollfd *>PyMem_Malloc(self._capacity * sizeof(pollfd))
+                if self._ready == NULL:
+                    self._ready_capacity = 0
+                    raise MemoryError()
+                self._ready_capacity = self._capacity
+            ready = 0
+            if found > 0:
+                for i in range(self._nfds):
+                    if self._fds[i].revents:
+                        self._ready[ready] = self._fds[i]
+                        ready += 1
+            for i in range(ready):
+                fd = self._ready[i].fd
+                event = self._ready[i].revents
+                if fd == self._wake_fd:
+                    while read(fd, scrap, sizeof(scrap)) > 0:
+                        pass
+                    continue
+                mask = 0
+                if event & (POLLIN | POLLPRI | POLLHUP):
+                    mask |= CSELECT_IN
+                if event & POLLOUT:
+                    mask |= CSELECT_OUT
+                if event & (POLLERR | POLLNVAL):
+                    mask |= CSELECT_ERR
+                if event & POLLNVAL:  # closed under us: stop watching it
+                    self._unset(fd)
+                running = multi.socket_action(fd, mask)[1]
+            if ready == 0:  # the wait ended on a timer: libcurl's, or ours
+                running = multi.socket_action(SOCKET_TIMEOUT, 0)[1]
+        if running < len(self.active):
+            self.collect()
+        return now
+
+    cpdef collect(self):
+        """Make the results of the transfers libcurl says have ended."""
+        cdef Transfer transfer
+        while True:
+            queued, succeeded, failed = self.multi.info_read()
+            for handle in succeeded:
+                transfer = self.active[handle]
+                if not self._settle(transfer):
+                    self._finish(transfer, 0, "")
+            for handle, code, message in failed:
+                self._finish(self.active[handle], code, message)
+            if not queued:
+                return
+
+    def resume(self, op, double now):
+        """Unpause the hosts of ``op`` that its window lets move again."""
+        cdef Transfer transfer
+        for index in op.window.resumable():
+            transfer = op.transfers[index]
+            if transfer is not None and transfer.handle in self.active:
+                transfer.last_progress = now
+                transfer.handle.pause(PAUSE_CONT)
+
+    cdef bint _settle(self, Transfer transfer) except -1:
+        # The rule for a PUT is the twin's (see its docstring).
+        handle = transfer.handle
+        op = transfer.op
+        getinfo = handle.getinfo
+        status = getinfo(RESPONSE_CODE)
+        outcome = op.kind.outcomes.get(status)
+        if outcome is None:
+            return False
+        window = op.window
+        body = op.body
+        cdef long long transferred, length
+        size = modified = None
+        if window is not None or body is not None:
+            transferred = getinfo(SIZE_UPLOAD_T)
+            length = window.size if window is not None else len(body)
+            watch = transfer.watch
+            if (
+                transferred < length
+                or (watch is not None and watch.unacknowledged)
+                or getinfo(STARTTRANSFER_TIME_T) < getinfo(POSTTRANSFER_TIME_T)
+            ):
+                return False
+        elif transfer.gate is not None:
+            transferred = (<StatusGate>transfer.gate).written
+        else:
+            transferred = getinfo(SIZE_DOWNLOAD_T)
+        if outcome is FOUND:
+            length = getinfo(CONTENT_LENGTH_DOWNLOAD_T)
+            filetime = getinfo(INFO_FILETIME)
+            size = length if length >= 0 else None
+            modified = float(filetime) if filetime >= 0 else None
+        if transfer.host in self._tripped:
+            BREAKERS.answered(transfer.host)
+        self.end(
+            transfer,
+            HostResult(
+                transfer.host,
+                transfer.url,
+                op.method,
+                outcome,
+                status,
+                transferred,
+                getinfo(TOTAL_TIME_T) / 1e6,
+                None,
+                getinfo(NUM_CONNECTS),
+                size,
+                modified,
+            ),
+        )
+        return True
+
+    cpdef end(self, Transfer transfer, result):
+        """Record ``result`` as the transfer's and give its handle back."""
+        handle = transfer.handle
+        op = transfer.op
+        cdef Py_ssize_t index = transfer.index
+        del self.active[handle]
+        self.multi.remove_handle(handle)
+        window = op.window
+        if window is not None:
+            window.drop(index)
+        op.results[index] = result
+        op.transfers[index] = None
+        op.pending -= 1
+        if not op.pending:
+            self.done.append(op)
+        self._idle[op.kind, transfer.host].append(handle)
+
+    cdef object _take(self, host, kind):
+        """An idle handle for ``kind`` to ``host``, or a new one."""
+        key = (kind, host)
+        cdef list idle = self._idle.get(key)
+        if idle:
+            return idle.pop()
+        if idle is None:
+            self._idle[key] = []
+        handle, watch = self._handles.new(kind)
+        if watch is not None:
+            self._watches[handle] = watch
+        return handle

@@ -1,4 +1,11 @@
-"""Pure-Python twin of ``_multi.pyx``: the chunk window that feeds every host's upload.
+"""Pure-Python twin of ``_multi.pyx``: the multi loop's hot path.
+
+It holds what runs per chunk, per header line, per transfer and per wake-up:
+the chunk window that feeds every host's upload, the answer watch, and the
+:class:`Loop` that starts transfers, waits on libcurl's sockets and turns
+transfers that ended well into results.
+
+**The chunk window.**
 
 A file is read once, a chunk at a time, into a ring of at most ``max_chunks``
 buffers.  Each host (a *reader*) has its own position; its libcurl
@@ -9,10 +16,14 @@ reader still needs the oldest chunk) gets ``READFUNC_PAUSE``; the engine asks
 that can move again.  Memory is therefore ``max_chunks * chunk_size`` at most,
 whatever the file size and the number of hosts.
 
-The module also holds the other per-transfer callback libcurl calls many
-times a request: :class:`AnswerWatch`, a PUT's header callback, which marks
+**The answer watch** (:class:`AnswerWatch`), a PUT's header callback, marks
 how much of the body the server had not acknowledged when its answer began
 (see ``_sockets``).
+
+**The loop** (:class:`Loop`) is the mechanics of ``_engine``: the engine
+keeps the policy (what runs when, stalls, aborts) and every rare path (a
+failure, an unexpected status, a host the breaker skips), which it is handed
+back through two callbacks.
 
 Both implementations keep exactly this interface and behaviour; the tests run
 on both.  This module must stay importable without a compiler.
@@ -20,13 +31,27 @@ on both.  This module must stay importable without a compiler.
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import select
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pycurl
 
+from ._breaker import BREAKERS
+from ._results import HostResult, Outcome
 from ._sockets import Pair, unacknowledged
 
-__all__ = ["AnswerWatch", "ChunkWindow", "Reader"]
+if TYPE_CHECKING:
+    from ._handles import HandlePool
+    from ._kinds import Kind
+    from ._operation import Operation, Sink
+    from ._sockets import SocketIndex
+
+__all__ = ["AnswerWatch", "ChunkWindow", "Loop", "Reader", "StatusGate", "Transfer"]
 
 READFUNC_PAUSE: int = pycurl.READFUNC_PAUSE
 READFUNC_ABORT: int = pycurl.READFUNC_ABORT
@@ -300,3 +325,349 @@ class AnswerWatch:
             status = fields[1] if len(fields) > 1 else b""
             if len(status) == 3 and status.isdigit() and status[:1] != b"1":
                 self.unacknowledged = unacknowledged(self._sockets.get(self._pair, -1))
+
+
+# -- the loop ------------------------------------------------------------------
+
+_POLL_INTEREST = {
+    pycurl.POLL_IN: select.POLLIN,
+    pycurl.POLL_OUT: select.POLLOUT,
+    pycurl.POLL_INOUT: select.POLLIN | select.POLLOUT,
+}
+_READABLE = select.POLLIN | select.POLLPRI | select.POLLHUP
+_BROKEN = select.POLLERR | select.POLLNVAL
+#: libcurl keeps a timer while anything runs; this only bounds a wait it forgot.
+LONGEST_WAIT_MS = 1000
+
+
+def _curl_mask(event: int) -> int:
+    """poll() events -> libcurl's CSELECT mask."""
+    mask = 0
+    if event & _READABLE:
+        mask |= pycurl.CSELECT_IN
+    if event & select.POLLOUT:
+        mask |= pycurl.CSELECT_OUT
+    if event & _BROKEN:
+        mask |= pycurl.CSELECT_ERR
+    return mask
+
+
+class Transfer:
+    """One host's request of an operation, while it runs."""
+
+    __slots__ = (
+        "gate",
+        "handle",
+        "host",
+        "index",
+        "last_progress",
+        "mark",
+        "op",
+        "started",
+        "url",
+        "watch",
+    )
+
+    def __init__(self, op: Operation, index: int, handle: pycurl.Curl, now: float) -> None:
+        self.op = op
+        self.index = index
+        self.host, self.url = op.targets[index]
+        self.handle = handle
+        self.started = now
+        self.last_progress = now  # when its byte counts last moved (see Engine)
+        self.mark = 0  # what they were then
+        self.gate: StatusGate | None = None  # a read's: where its body goes
+        self.watch: AnswerWatch | None = None  # a PUT's: what its answer came before
+
+
+class StatusGate:
+    """Response body writer: passes the body on only after the status line the method
+    succeeds with (200 for GET, 207 for PROPFIND), counts what it passed.
+
+    libcurl forbids getinfo() inside callbacks, so the status comes from the
+    header callback.  A sink that raises aborts the transfer (returning 0 to
+    libcurl) and its exception is kept for the result, not printed.
+    """
+
+    __slots__ = ("_sink", "_status", "_wanted", "error", "written")
+
+    def __init__(self, sink: Sink, wanted: int) -> None:
+        self._sink = sink
+        self._status = 0
+        self._wanted = wanted
+        self.error: Exception | None = None
+        self.written = 0
+
+    def header(self, line: bytes) -> None:
+        # A status line, or a header line that only looks like one (libcurl judges the
+        # answer itself): never an exception here, a callback's would be printed.
+        if line.startswith(b"HTTP/"):
+            fields = line.split(None, 2)
+            self._status = int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else 0
+
+    def write(self, data: bytes) -> int | None:
+        if self._status != self._wanted:
+            return None
+        try:
+            self._sink(data)
+        except Exception as exc:
+            self.error = exc
+            return 0
+        self.written += len(data)
+        return None
+
+
+#: (transfer, libcurl's code or None for "given up", message): the engine's rare path.
+Finish = Callable[[Transfer, "int | None", str], None]
+#: (operation, index of the host, why): the engine's result for a host the breaker skips.
+Skipped = Callable[["Operation", int, str], None]
+
+
+class Loop:
+    """The per-transfer and per-wake-up work of one engine's ``CurlMulti``.
+
+    :meth:`start` adds an operation's transfers (a host the breaker says is
+    down goes to ``skipped``); :meth:`step` waits for libcurl's sockets or
+    its timer and lets libcurl act; a transfer that ended with the answer
+    its kind expects (and, for a PUT, after its whole body reached the
+    server: see :meth:`_settle`) becomes its :class:`HostResult` here, any
+    other goes to ``finish``, which makes its result and calls :meth:`end`.
+    ``active`` maps each running handle to its transfer; ``done`` holds the
+    operations finished on every host since the engine last looked.
+    """
+
+    def __init__(
+        self,
+        multi: pycurl.CurlMulti,
+        handles: HandlePool,
+        sockets: SocketIndex,
+        finish: Finish,
+        skipped: Skipped,
+    ) -> None:
+        self.multi = multi
+        self.active: dict[pycurl.Curl, Transfer] = {}
+        self.done: list[Operation] = []
+        self._handles = handles
+        self._idle: dict[tuple[Kind, str], list[pycurl.Curl]] = {}
+        self._watches: dict[pycurl.Curl, AnswerWatch] = {}  # a PUT handle's, made with it
+        self._tripped = BREAKERS.tripped
+        self._watched = sockets.watched
+        self._finish = finish
+        self._skipped = skipped
+        self._poll = select.poll()
+        self._wake_fd = -1
+        multi.setopt(pycurl.M_SOCKETFUNCTION, self.on_socket)
+
+    def wake_on(self, fd: int) -> None:
+        """Also end a wait when ``fd`` (a pipe's read end) is readable; it is drained."""
+        self._wake_fd = fd
+        self._poll.register(fd, select.POLLIN)
+
+    def start(self, op: Operation) -> None:
+        """Add one transfer per host and let libcurl start them at once."""
+        now = time.monotonic()
+        kind = op.kind
+        window = op.window
+        body = op.body
+        for index, (host, url) in enumerate(op.targets):
+            down = BREAKERS.skip(host, now) if self._tripped else None
+            if down is not None:
+                self._skipped(op, index, down)
+                continue
+            handle = self._take(host, kind)
+            handle.setopt(pycurl.URL, url)
+            transfer = Transfer(op, index, handle, now)
+            if kind.watch_answer:
+                transfer.watch = watch = self._watches[handle]
+                watch.reset()
+            if body is not None:
+                handle.setopt(pycurl.POSTFIELDS, body)  # no copy: pycurl keeps a reference
+            elif window is not None:
+                reader = window.reader(index)
+                handle.setopt(pycurl.INFILESIZE_LARGE, window.size)
+                handle.setopt(pycurl.READFUNCTION, reader)
+                handle.setopt(pycurl.SEEKFUNCTION, reader.seek)
+            elif op.sinks is not None:
+                # Only the kind's one status has the answer as its body; others, error pages.
+                status = kind.body_status
+                assert status is not None, f"{kind.name} has no body to keep"
+                transfer.gate = gate = StatusGate(op.sinks[index], status)
+                handle.setopt(pycurl.HEADERFUNCTION, gate.header)
+                handle.setopt(pycurl.WRITEFUNCTION, gate.write)
+            op.transfers[index] = transfer
+            self.active[handle] = transfer
+            self.multi.add_handle(handle)
+        if not op.pending:  # every host skipped: nothing to start
+            return
+        # Start now rather than one wait later, when the 0 ms timer libcurl just set would fire.
+        _, running = self.multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+        if running < len(self.active):  # some ended at once (refused, say)
+            self.collect()
+
+    def on_socket(self, what: int, fd: int, multi: object, socketp: object) -> None:
+        """libcurl's socket callback: what to watch ``fd`` for, or to stop watching it."""
+        interest = _POLL_INTEREST.get(what)
+        if interest is not None:
+            self._poll.register(fd, interest)
+            self._watched(fd)
+            return
+        try:  # noqa: SIM105 - called for every socket change: no context manager here
+            self._poll.unregister(fd)  # POLL_REMOVE
+        except KeyError:
+            pass  # never registered: libcurl removes sockets it only resolved for
+
+    def step(self, wake_by: float) -> float:
+        """Wait for sockets or libcurl's timer (until ``wake_by`` at the latest), let
+        libcurl act, collect what finished; return the time the step started at.
+
+        libcurl's timer is read with ``multi.timeout()`` on each turn rather
+        than through a timer callback: one call a turn instead of several.
+        """
+        multi = self.multi
+        now = time.monotonic()
+        timer_ms = multi.timeout()
+        if timer_ms == 0:
+            _, running = multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+        else:
+            wait_ms = (wake_by - now) * 1000
+            if 0 < timer_ms < wait_ms:
+                wait_ms = timer_ms
+            events = self._poll.poll(
+                0
+                if wait_ms <= 0
+                else LONGEST_WAIT_MS
+                if wait_ms > LONGEST_WAIT_MS
+                else math.ceil(wait_ms)
+            )
+            running = len(self.active)  # unless libcurl says otherwise below
+            for fd, event in events:
+                if fd == self._wake_fd:
+                    _drain(fd)
+                    continue
+                if event & select.POLLNVAL:  # closed under us: stop watching it
+                    self._poll.unregister(fd)
+                _, running = multi.socket_action(fd, _curl_mask(event))
+            if not events:  # the wait ended on a timer: libcurl's, or ours
+                _, running = multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
+        # libcurl counts the transfers still running: fewer than ours means some ended.
+        if running < len(self.active):
+            self.collect()
+        return now
+
+    def collect(self) -> None:
+        """Make the results of the transfers libcurl says have ended."""
+        active = self.active
+        while True:
+            queued, succeeded, failed = self.multi.info_read()
+            for handle in succeeded:
+                transfer = active[handle]
+                if not self._settle(transfer):
+                    self._finish(transfer, 0, "")
+            for handle, code, message in failed:
+                self._finish(active[handle], code, message)
+            if not queued:
+                return
+
+    def resume(self, op: Operation, now: float) -> None:
+        """Unpause the hosts of ``op`` that its window lets move again."""
+        assert op.window is not None
+        for index in op.window.resumable():
+            transfer = op.transfers[index]
+            if transfer is not None and transfer.handle in self.active:
+                transfer.last_progress = now
+                transfer.handle.pause(pycurl.PAUSE_CONT)
+
+    def _settle(self, transfer: Transfer) -> bool:
+        """The result of a transfer libcurl completed, if it is a success; False otherwise.
+
+        A PUT counts only when libcurl's upload counter reached the
+        Content-Length, its answer began after the last byte was sent
+        (libcurl's timers: ``STARTTRANSFER`` is the first byte received,
+        ``POSTTRANSFER`` the last byte sent), and, where the kernel tells, the
+        server had acknowledged every byte when its answer arrived (the answer
+        watch): a server may answer ``201`` as soon as it has the request head,
+        and on a fast link the kernel takes the whole body at once.  A body
+        small enough to sit whole in the server's socket buffers is
+        acknowledged unread: no client can tell that case.
+        """
+        handle = transfer.handle
+        op = transfer.op
+        status = handle.getinfo(pycurl.RESPONSE_CODE)
+        outcome = op.kind.outcomes.get(status)
+        if outcome is None:
+            return False
+        window = op.window
+        size = modified = None
+        if window is not None or op.body is not None:
+            transferred = handle.getinfo(pycurl.SIZE_UPLOAD_T)
+            length = window.size if window is not None else len(op.body or b"")
+            watch = transfer.watch
+            if (
+                transferred < length
+                or (watch is not None and watch.unacknowledged)
+                or handle.getinfo(pycurl.STARTTRANSFER_TIME_T)
+                < handle.getinfo(pycurl.POSTTRANSFER_TIME_T)
+            ):
+                return False  # incomplete: the engine says how
+        elif transfer.gate is not None:  # GET, PROPFIND: what reached the sink
+            transferred = transfer.gate.written
+        else:
+            transferred = handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
+        if outcome is Outcome.FOUND:
+            length = handle.getinfo(pycurl.CONTENT_LENGTH_DOWNLOAD_T)
+            filetime = handle.getinfo(pycurl.INFO_FILETIME)
+            size = length if length >= 0 else None
+            modified = float(filetime) if filetime >= 0 else None
+        if transfer.host in self._tripped:
+            BREAKERS.answered(transfer.host)
+        self.end(
+            transfer,
+            HostResult(
+                transfer.host,
+                transfer.url,
+                op.method,
+                outcome,
+                status,
+                transferred,
+                handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6,
+                None,
+                handle.getinfo(pycurl.NUM_CONNECTS),
+                size,
+                modified,
+            ),
+        )
+        return True
+
+    def end(self, transfer: Transfer, result: HostResult) -> None:
+        """Record ``result`` as the transfer's and give its handle back."""
+        handle = transfer.handle
+        op = transfer.op
+        index = transfer.index
+        del self.active[handle]
+        self.multi.remove_handle(handle)
+        if op.window is not None:
+            op.window.drop(index)  # a finished or failed host holds no chunk back
+        op.results[index] = result
+        op.transfers[index] = None
+        op.pending -= 1
+        if not op.pending:
+            self.done.append(op)
+        self._idle[op.kind, transfer.host].append(handle)
+
+    def _take(self, host: str, kind: Kind) -> pycurl.Curl:
+        """An idle handle for ``kind`` to ``host``, or a new one."""
+        idle = self._idle.get((kind, host))
+        if idle:
+            return idle.pop()
+        if idle is None:
+            self._idle[kind, host] = []
+        handle, watch = self._handles.new(kind)
+        if watch is not None:
+            self._watches[handle] = watch
+        return handle
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(BlockingIOError):
+        while os.read(fd, 4096):
+            pass

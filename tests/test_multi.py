@@ -1,15 +1,26 @@
-"""The chunk window, on both implementations (compiled and pure Python)."""
+"""The compiled module and its twin, each test on both: the chunk window, the answer watch,
+and the loop (its wait, its sockets, the results it makes) driving real transfers."""
 
 from __future__ import annotations
 
 import io
+import os
 import random
+import signal
 import socket
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import pycurl
 import pytest
+
+from resto_fast import Outcome, ReplicatorConfig, UnexpectedStatusCode
+from resto_fast import _engine as engine_module
+from resto_fast import _handles as handles_module
+from resto_fast._engine import Engine
+from resto_fast._operation import Operation
+from tests.servers import BlackHole, Nginx
 
 PAUSE = pycurl.READFUNC_PAUSE
 ABORT = pycurl.READFUNC_ABORT
@@ -353,3 +364,119 @@ def test_the_answer_watch_reads_what_the_server_had_not_received(
             other.prereq(peer[0], local[0], peer[1], local[1])
             other.header(b"HTTP/1.1 204 No Content\r\n")  # a connection it does not know
             assert other.unacknowledged == 0
+
+
+# -- the loop ------------------------------------------------------------------
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture
+def make_engine(
+    window_module: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[[list[str]], Engine]]:
+    """Engines whose loop (and the answer watches it resets) are ``window_module``'s."""
+    monkeypatch.setattr(engine_module, "Loop", window_module.Loop)
+    monkeypatch.setattr(handles_module, "AnswerWatch", window_module.AnswerWatch)
+    engines: list[Engine] = []
+
+    def make(hosts: list[str]) -> Engine:
+        engines.append(Engine(ReplicatorConfig(hosts=tuple(hosts), base_url="/media/")))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.close()
+
+
+def targets(hosts: list[str], name: str) -> list[tuple[str, str]]:
+    return [(host, f"http://{host}/media/{name}") for host in hosts]
+
+
+@pytest.mark.nginx
+def test_the_loop_runs_every_kind_of_request_and_makes_its_results(
+    window_module: ModuleType, make_engine: Callable[[list[str]], Engine], media: Nginx
+) -> None:
+    engine = make_engine(media.hosts)
+    hosts = media.hosts
+    big = os.urandom(3 * MiB)
+    window = window_module.ChunkWindow.of_buffer(big, readers=len(hosts))
+    small = Operation("PUT", "small.bin", targets(hosts, "small.bin"), body=b"small")
+    streamed = Operation("PUT", "big.bin", targets(hosts, "big.bin"), window=window)
+    engine.run([small, streamed], concurrency=2)
+    for op, size in ((small, 5), (streamed, len(big))):
+        assert [(r.outcome, r.status, r.transferred) for r in op.host_results()] == [
+            (Outcome.CREATED, 201, size)
+        ] * len(hosts)
+    assert all(media.path(i, "big.bin").read_bytes() == big for i in range(len(hosts)))
+
+    got: list[io.BytesIO] = [io.BytesIO() for _ in hosts]
+    head = Operation("HEAD", "small.bin", targets(hosts, "small.bin"))
+    get = Operation("GET", "big.bin", targets(hosts, "big.bin"), sinks=[b.write for b in got])
+    missing = Operation("HEAD", "none.bin", targets(hosts, "none.bin"))
+    refused = Operation("GET", "x.bin", targets([media.status_host(500)], "x.bin"), sinks=[print])
+    engine.run([head, get, missing, refused], concurrency=4)
+    for result in head.host_results():
+        assert (result.outcome, result.size) == (Outcome.FOUND, 5)
+        assert result.modified is not None
+    assert [r.transferred for r in get.host_results()] == [len(big)] * len(hosts)
+    assert all(buffer.getvalue() == big for buffer in got)
+    assert {r.outcome for r in missing.host_results()} == {Outcome.MISSING}
+    (failure,) = refused.host_results()  # an answer the kind does not expect: the engine's
+    assert failure.outcome is Outcome.FAILED
+    assert isinstance(failure.error, UnexpectedStatusCode)
+    assert failure.transferred == 0  # the error page never reached the sink
+
+    delete = Operation("DELETE", "small.bin", targets(hosts, "small.bin"))
+    engine.run_one(delete)
+    assert {r.outcome for r in delete.host_results()} == {Outcome.DELETED}
+
+
+@pytest.mark.nginx
+def test_the_loop_waits_on_hundreds_of_sockets(
+    make_engine: Callable[[list[str]], Engine], media: Nginx
+) -> None:
+    """Far more connections than the loop's first room for them: its set of sockets grows."""
+    engine = make_engine(media.hosts)
+    here = media.path(0, "here.bin")
+    here.parent.mkdir(parents=True, exist_ok=True)
+    here.write_bytes(b"here")
+    ops = [Operation("HEAD", "here.bin", targets(media.hosts[:1], "here.bin")) for _ in range(80)]
+    ops += [Operation("HEAD", "gone.bin", targets(media.hosts, "gone.bin")) for _ in range(80)]
+    engine.run(ops, concurrency=160)
+    assert {r.outcome for op in ops[:80] for r in op.host_results()} == {Outcome.FOUND}
+    assert {r.outcome for op in ops[80:] for r in op.host_results()} == {Outcome.MISSING}
+    assert max(r.new_connections for op in ops for r in op.host_results()) == 1
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.nginx
+def test_a_signal_during_the_wait_reaches_the_caller_and_the_engine_stays_usable(
+    make_engine: Callable[[list[str]], Engine], media: Nginx
+) -> None:
+    """The wait is poll(2) without the GIL: a signal handler's exception must come out of
+    it (as it does out of select.poll), with every transfer aborted."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    engine = make_engine(media.hosts)
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        with BlackHole() as hole:
+            op = Operation("PUT", "hole.bin", targets([hole.host], "hole.bin"), body=b"x")
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(Interrupted):
+                engine.run([op])
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    (aborted,) = op.host_results()
+    assert aborted.outcome is Outcome.FAILED
+    assert aborted.error is not None
+    again = Operation("PUT", "after.bin", targets(media.hosts, "after.bin"), body=b"after")
+    engine.run_one(again)
+    assert {r.outcome for r in again.host_results()} == {Outcome.CREATED}
