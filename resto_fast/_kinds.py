@@ -2,7 +2,8 @@
 options to the statuses it succeeds with.
 
 A kind is a method and the way its body travels: ``PUT`` streams a file
-through a window, ``PUT_BODY`` hands libcurl a ``bytes`` whole, ``DELETE``
+through a window, ``PUT_BODY`` hands libcurl a ``bytes`` whole, ``PUT_SMALL``
+one that leaves in the first flight of packets, ``DELETE``
 removes a file (never a directory) and ``DELETE_TREE`` a directory with all
 below it; ``HEAD``, ``GET``, ``PROPFIND`` read; ``MKCOL`` makes a directory.
 The handle pool sets each kind's options on a handle once; the engine reads
@@ -21,7 +22,14 @@ import pycurl
 from ._results import Outcome
 from ._webdav import PROPFIND_BODY
 
-__all__ = ["KINDS", "Kind", "kind_of"]
+__all__ = ["FIRST_FLIGHT", "KINDS", "Kind", "kind_of"]
+
+#: Bytes of a PUT's body that, with its head, always leave in the first flight of packets
+#: (TCP's initial window is 10 segments, RFC 6928: 12 KiB even at IPv6's smallest MTU), so
+#: every byte is on the wire before any answer can come back, and the server's kernel
+#: acknowledges them on arrival whether or not the server reads them.  The answer watch
+#: (see ``_sockets``) can tell nothing about such a body, so it is not set up for one.
+FIRST_FLIGHT = 8 * 1024
 
 # GET bodies and listings arrive in bigger pieces than libcurl's 16 KiB default: fewer
 # Python calls.
@@ -86,6 +94,16 @@ KINDS: Mapping[str, Kind] = {
             options=((pycurl.CUSTOMREQUEST, "PUT"),),
             watch_answer=True,
         ),
+        # A body that leaves with its head in the first flight of packets: no answer watch,
+        # which could tell nothing here (see FIRST_FLIGHT) and costs a callback per header line.
+        Kind(
+            "PUT_SMALL",
+            "PUT",
+            _PUT,
+            body="whole",
+            headers=_PUT_HEADERS,
+            options=((pycurl.CUSTOMREQUEST, "PUT"),),
+        ),
         # A file's DELETE: Depth 0, which servers refuse for a collection (RFC 4918 wants
         # infinity there), so a name that is in fact a directory is never removed with all
         # below it (lighttpd and WsgiDAV would, for a DELETE of "dir" without the slash).
@@ -140,11 +158,13 @@ KINDS: Mapping[str, Kind] = {
 }
 
 
-def kind_of(method: str, *, whole: bool = False, directory: bool = False) -> Kind:
-    """The kind of a request: a PUT whose body is given ``whole``, or a DELETE of a
-    ``directory``, have kinds of their own."""
+def kind_of(
+    method: str, *, whole: bool = False, directory: bool = False, size: int | None = None
+) -> Kind:
+    """The kind of a request: a PUT whose body is given ``whole`` (of ``size`` bytes), or a
+    DELETE of a ``directory``, have kinds of their own."""
     if method == "PUT" and whole:
-        return KINDS["PUT_BODY"]
+        return KINDS["PUT_SMALL" if size is not None and size <= FIRST_FLIGHT else "PUT_BODY"]
     if method == "DELETE" and directory:
         return KINDS["DELETE_TREE"]
     try:

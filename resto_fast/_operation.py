@@ -81,7 +81,12 @@ class Operation:
         self.targets = targets  # (host, url) pairs
         self.window = window
         self.body = body
-        self.kind = kind_of(method, whole=body is not None, directory=directory)
+        self.kind = kind_of(
+            method,
+            whole=body is not None,
+            directory=directory,
+            size=None if body is None else len(body),
+        )
         self.sinks = sinks
         self.results: list[HostResult | None] = [None] * len(targets)
         self.transfers: list[Any] = [None] * len(targets)  # the engine's, while running
