@@ -154,7 +154,8 @@ def open_source(source: Source) -> OpenSource:
         return _open_path(os.fspath(source))
     if isinstance(cast(object, source), io.TextIOBase):  # declared binary, passed as text
         raise NotASource("a file source must be opened in binary mode ('rb'), not text mode")
-    if isinstance(source, SupportsRead):
+    # io's own files first: the protocol's check costs microseconds, and comes only after.
+    if isinstance(source, io.RawIOBase | io.BufferedIOBase | SupportsRead):
         return _open_file(source)
     raise NotASource(
         f"a source is a path, bytes-like data or a binary file object, not {type(source).__name__}"
