@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.measure import Rounds
-from tests.servers import Nginx, find_nginx, scratch_dir
+from testbed import Nginx, find_nginx, scratch_dir
 
 SMOKE = os.environ.get("RESTO_FAST_BENCH_SMOKE", "") == "1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,10 +61,16 @@ def rotated(contenders: list[str], round_index: int) -> list[str]:
 
 
 def run_child(*args: str, module: str = "benchmarks.contenders") -> dict[str, float]:
-    """Run one round of a contender in a child process; its JSON report."""
+    """Run one round of a contender in a child process; its JSON report.
+
+    ``engine-python`` runs with ``RESTO_FAST_NO_EXTENSIONS=1``: the pure-Python twin of
+    the whole compiled module (window, answer watch, loop), whatever is built.
+    """
+    twin = {"RESTO_FAST_NO_EXTENSIONS": "1"} if args[:1] == ("engine-python",) else {}
     completed = subprocess.run(
         [sys.executable, "-m", module, *args],
         cwd=ROOT,
+        env={**os.environ, **twin},
         capture_output=True,
         text=True,
         check=False,

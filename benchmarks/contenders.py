@@ -18,16 +18,14 @@ import time
 from collections.abc import Callable
 
 from benchmarks.measure import cpu_seconds, peak_rss_mib
-from resto_fast import Replicator
+from resto_fast import BUFFER_IMPLEMENTATION, Replicator
 
 BASE_PATH = "/media/"
 
 
 def _replicator(contender: str, hosts: list[str]) -> Replicator:
-    if contender == "engine-python":  # the pure-Python window, whatever is built
-        from resto_fast import _multi_py, _sources
-
-        _sources.ChunkWindow = _multi_py.ChunkWindow  # type: ignore[attr-defined]
+    if contender == "engine-python":  # the whole pure-Python twin (see run_child)
+        assert BUFFER_IMPLEMENTATION == "python", "run_child sets RESTO_FAST_NO_EXTENSIONS"
     replicator = Replicator(hosts, BASE_PATH, timeout=30)
     replicator.put("warm-up", b"w").raise_for_failures()
     return replicator

@@ -13,20 +13,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from tests.servers import free_port
+from testbed import Daemon, free_port
 
 
 def find_rsync() -> str | None:
     return shutil.which("rsync")
 
 
-class RsyncDaemon:
+class RsyncDaemon(Daemon):
     """An rsync daemon serving ``count`` writable modules on 127.0.0.1, in ``workdir``."""
 
     def __init__(self, workdir: Path, count: int = 3) -> None:
@@ -82,22 +81,6 @@ class RsyncDaemon:
             "the rsync daemon did not start:\n"
             + (log.read_text(errors="replace") if log.exists() else "(no log)")
         )
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def __enter__(self) -> RsyncDaemon:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _accepting(self) -> bool:
         assert self.process is not None

@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 
-from tests.servers import read_request_head
+from testbed import read_request_head
 
 
 def _serve(conn: socket.socket) -> None:

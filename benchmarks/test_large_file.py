@@ -24,7 +24,7 @@ import pytest
 
 from benchmarks.conftest import ROOT, SMOKE, rotated, rounds_for, run_child
 from benchmarks.measure import child_wait
-from tests.servers import Nginx, free_port
+from testbed import Nginx, free_port
 
 MiB = 1024 * 1024
 SIZE = (8 if SMOKE else 512) * MiB

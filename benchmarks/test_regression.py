@@ -27,7 +27,7 @@ from benchmarks.conftest import SMOKE
 from benchmarks.measure import cpu_seconds, peak_rss_mib, reset_peak_rss
 from resto_fast import Replicator
 from resto_fast.storage import HybridStorage
-from tests.servers import Nginx
+from testbed import Nginx
 
 KiB = 1024
 MiB = 1024 * KiB

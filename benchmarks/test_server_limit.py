@@ -24,7 +24,7 @@ import pytest
 
 from benchmarks.conftest import SMOKE
 from resto_fast import Replicator
-from tests.servers import Nginx
+from testbed import Nginx
 
 SIZE = 4096
 FILES = 300 if SMOKE else 10_000

@@ -14,7 +14,7 @@ import json
 import pytest
 
 from benchmarks.conftest import SMOKE, rotated, rounds_for, run_child
-from tests.servers import Nginx
+from testbed import Nginx
 
 SIZE = 4096
 CASES = {

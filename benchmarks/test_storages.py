@@ -32,7 +32,7 @@ from benchmarks.conftest import SMOKE, rotated, rounds_for, run_child
 from benchmarks.measure import cpu_seconds, peak_rss_mib
 from resto_fast import Replicator
 from resto_fast.storage import HybridStorage
-from tests.servers import Nginx, scratch_dir
+from testbed import Nginx, scratch_dir
 
 SIZE = 4096
 FILES = 20 if SMOKE else 500

@@ -50,7 +50,7 @@ import pytest
 from benchmarks.conftest import ROOT, SMOKE, rotated, rounds_for
 from benchmarks.measure import Rounds
 from benchmarks.rsync import RsyncDaemon, find_rsync
-from tests.servers import Nginx, scratch_dir
+from testbed import Nginx, scratch_dir
 
 SIZE = 4096
 DIRECTORIES = 4 if SMOKE else 100

@@ -11,8 +11,8 @@ import pytest
 
 from resto_fast import Replicator, _multi_py
 from resto_fast._breaker import BREAKERS
+from testbed import Nginx, RedisServer, find_nginx, find_redis, scratch_dir, unavailable
 from tests.media_sets import embedded_servers, nginx3, servers
-from tests.servers import Nginx, RedisServer, find_nginx, find_redis, scratch_dir, unavailable
 
 __all__ = ["embedded_servers", "nginx3", "servers"]  # storage fixtures, see tests/media_sets.py
 

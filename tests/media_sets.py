@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from resto_fast.http_server import TestHttpServer
-from tests.servers import Nginx
+from testbed import Nginx
 
 Hit = tuple[str, str, int]
 BASE_URL = "/media/"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from resto_fast._cli import main
-from tests.servers import Nginx
+from testbed import Nginx
 
 #: Names with every character class that needs care on the way: space, %, #, +, accents, emoji.
 ODD_NAMES = ["a b.txt", "100%.txt", "hash#tag.txt", "c++.txt", "été/ß.txt", "😀/🎉.png"]

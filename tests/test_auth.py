@@ -3,7 +3,7 @@ upload URL other than the public one; secrets kept out of every record and messa
 
 The hosts are real nginx server blocks (``auth_basic``, a check of the
 ``Authorization`` header, ``ssl_verify_client on``) on host 0's root, with
-certificates made by the fixture (tests/servers.py).
+certificates made by the fixture (testbed/nginx.py).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from resto_fast import (
 )
 from resto_fast._cli import PASSWORD_VARIABLE, main
 from resto_fast.storage import HybridStorage
-from tests.servers import Nginx
+from testbed import Nginx
 
 pytestmark = pytest.mark.nginx
 

@@ -11,7 +11,7 @@ from django.core.files.base import ContentFile
 from resto_fast import Outcome, Replicator, TransportError
 from resto_fast._breaker import BREAKERS, Breakers
 from resto_fast.storage import HybridStorage
-from tests.servers import BlackHole, Nginx, free_port
+from testbed import BlackHole, Nginx, free_port
 
 
 def test_the_states_of_one_host() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from resto_fast import Replicator
 from resto_fast._converge import ROUNDS, converge_from_file, converge_from_hosts
-from tests.servers import Nginx, free_port
+from testbed import Nginx, free_port
 
 pytestmark = pytest.mark.nginx
 

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from resto_fast import BUFFER_IMPLEMENTATION
-from tests.servers import FlakyServer, Nginx, Relay
+from testbed import FlakyServer, Nginx, Relay
 from tests.sync_support import tree
 from tests.test_queue_workers import Site, tasks_framework
 

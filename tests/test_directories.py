@@ -21,8 +21,8 @@ from django.core.files.base import ContentFile
 
 from resto_fast import Outcome, Replicator, UnexpectedStatusCode
 from resto_fast.storage import HybridStorage
-from tests.dav_servers import DavServer, Lighttpd, started
-from tests.servers import Nginx
+from testbed import Nginx
+from testbed.dav import DavServer, Lighttpd, started
 
 MiB = 1024 * 1024
 

@@ -15,7 +15,7 @@ import pytest
 
 from resto_fast._cli import main
 from resto_fast._doctor import _body_sizes
-from tests.servers import BlackHole, FixedAnswer, Nginx, free_port, running
+from testbed import BlackHole, FixedAnswer, Nginx, free_port, running
 
 pytestmark = pytest.mark.nginx
 

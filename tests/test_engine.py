@@ -16,7 +16,7 @@ from resto_fast import _engine as engine_module
 from resto_fast._buffer import ChunkWindow, Loop
 from resto_fast._engine import Engine
 from resto_fast._operation import Operation
-from tests.servers import (
+from testbed import (
     Answering,
     BlackHole,
     EarlyAnswer,

@@ -1,7 +1,7 @@
 """Interop: one Replicator with default options, on every brand of WebDAV media server.
 
 lighttpd (mod_webdav), Apache httpd (mod_dav_fs) and WsgiDAV, started by
-tests/dav_servers.py, and the session's nginx (its first host, configured as
+testbed/dav.py, and the session's nginx (its first host, configured as
 docs/media-servers.md says).  They answer the same methods in their own ways:
 a PUT into a missing directory is 409 on all but nginx, a HEAD of a directory
 is a redirect or an empty page, hrefs are encoded differently.  Whatever the
@@ -24,8 +24,8 @@ from typing import ClassVar, Protocol
 import pytest
 
 from resto_fast import NotFoundError, Outcome, Replicator, UnexpectedStatusCode
-from tests.dav_servers import DAV_SERVERS, started
-from tests.servers import Nginx, unavailable
+from testbed import Nginx, unavailable
+from testbed.dav import DAV_SERVERS, started
 from tests.sync_support import make_tree, run, sync_args
 
 

@@ -20,7 +20,7 @@ from resto_fast import (
 )
 from resto_fast._webdav import PROPFIND_BODY
 from resto_fast.http_server import TestHttpServer
-from tests.servers import FixedAnswer, Nginx, free_port, running
+from testbed import FixedAnswer, Nginx, free_port, running
 
 TREE = [
     "top.txt",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Nginx
+from testbed import Nginx
 
 pytestmark = [pytest.mark.nginx, pytest.mark.slow]
 

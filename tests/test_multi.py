@@ -20,7 +20,7 @@ from resto_fast import _engine as engine_module
 from resto_fast import _handles as handles_module
 from resto_fast._engine import Engine
 from resto_fast._operation import Operation
-from tests.servers import BlackHole, Nginx
+from testbed import BlackHole, Nginx
 
 PAUSE = pycurl.READFUNC_PAUSE
 ABORT = pycurl.READFUNC_ABORT

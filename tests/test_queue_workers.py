@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from resto_fast.http_server import TestHttpServer
+from testbed import Nginx
 from tests.media_sets import running_embedded
 from tests.queue_driver import content
-from tests.servers import Nginx
 from tests.sync_support import host_tree, tree
 
 pytestmark = pytest.mark.nginx

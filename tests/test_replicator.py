@@ -23,7 +23,7 @@ from resto_fast import (
     TransportError,
     UnexpectedStatusCode,
 )
-from tests.servers import Nginx, free_port
+from testbed import Nginx, free_port
 
 pytestmark = pytest.mark.nginx
 

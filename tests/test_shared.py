@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from resto_fast import ClosedError, OperationResult, Replicator, TransportError, _shared
-from tests.servers import Nginx, free_port
+from testbed import Nginx, free_port
 
 pytestmark = pytest.mark.nginx
 

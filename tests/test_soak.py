@@ -13,7 +13,7 @@ may also fail on every host, with an error of the tree and nothing on disk.
 Faults: 2,000 operations (puts from empty to 4 MiB, from bytes, paths and
 streams; deletes; ``put_many`` batches) go to the three nginx hosts and one or
 two peers picked at random (seeded) from the misbehaving ones in
-``tests/servers.py``.  For every result: a host reported ok holds exactly the
+``testbed/peers.py``.  For every result: a host reported ok holds exactly the
 bytes (nginx's disk, the slow sink's record) and a lying peer is never ok (but
 for a body small enough to sit whole in the socket buffers of a peer that
 answered without reading it: no client can tell); every host targeted is in
@@ -55,7 +55,7 @@ from resto_fast import (
     UnexpectedStatusCode,
 )
 from resto_fast._sources import Source
-from tests.servers import (
+from testbed import (
     Answering,
     BlackHole,
     EarlyAnswer,

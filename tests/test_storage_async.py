@@ -22,8 +22,8 @@ from django.core.files.base import ContentFile
 
 from resto_fast import _background
 from resto_fast.storage import AsyncStorage, MasterCopy
+from testbed import Staller, free_port, running
 from tests.media_sets import BASE_URL, MediaSet
-from tests.servers import Staller, free_port, running
 
 
 @pytest.fixture

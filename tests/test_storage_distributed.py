@@ -20,8 +20,8 @@ from django.test import override_settings
 
 from resto_fast import ReplicationError, RestoError, TransportError, UnexpectedStatusCode
 from resto_fast.storage import DefaultTransport, DistributedStorage
+from testbed import Nginx, Peer, free_port, read_request_head, running
 from tests.media_sets import BASE_URL, EmbeddedSet, MediaSet, in_threads
-from tests.servers import Nginx, _Peer, free_port, read_request_head, running
 
 Factory = Callable[..., DistributedStorage]
 
@@ -188,7 +188,7 @@ def test_open_refuses_writing_modes(make: Factory) -> None:
             make(["m1:8080"]).open("a.txt", mode)
 
 
-class NoLastModified(_Peer):
+class NoLastModified(Peer):
     """Answers every request 200 with a body and no Last-Modified, as some servers do."""
 
     def serve(self, conn: socket.socket) -> None:

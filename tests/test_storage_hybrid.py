@@ -20,8 +20,8 @@ from resto_fast import (
     UnexpectedStatusCode,
 )
 from resto_fast.storage import DefaultTransport, HybridStorage, MasterCopy
+from testbed import Nginx, free_port
 from tests.media_sets import BASE_URL, MediaSet, in_threads
-from tests.servers import Nginx, free_port
 
 Factory = Callable[..., HybridStorage]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from testbed import BlackHole, Nginx, free_port
 from tests.media_sets import running_embedded
-from tests.servers import BlackHole, Nginx, free_port
 from tests.sync_support import (
     ODD_NAMES,
     age,

@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from testbed import Nginx
 from tests.media_sets import forget_storages
-from tests.servers import Nginx
 from tests.sync_support import host_tree, make_tree, standard_files, tree
 
 pytestmark = pytest.mark.nginx

@@ -14,7 +14,7 @@ import pytest
 
 from resto_fast import ReplicatorConfig
 from resto_fast._sync import SyncOptions, Tally, run_sync
-from tests.servers import Nginx, Relay
+from testbed import Nginx, Relay
 from tests.sync_support import host_tree, make_tree, tree
 
 pytestmark = pytest.mark.nginx

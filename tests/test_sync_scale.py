@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from resto_fast import BUFFER_IMPLEMENTATION
-from tests.servers import SyntheticTree
+from testbed import SyntheticTree
 
 # The command in a child of its own, which then says its peak RSS (VmHWM: this process's own
 # high-water mark; a wait4() figure would also count the parent it was forked from).

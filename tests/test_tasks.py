@@ -23,8 +23,8 @@ from resto_fast._queues import QueueConfig, backoff
 from resto_fast.http_server import TestHttpServer
 from resto_fast.storage import AsyncStorage, HybridStorage
 from resto_fast.tasks import replicate
+from testbed import Nginx
 from tests.media_sets import forget_storages, running_embedded
-from tests.servers import Nginx
 
 pytestmark = pytest.mark.nginx
 

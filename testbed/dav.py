@@ -19,7 +19,6 @@ import json
 import os
 import pwd
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,7 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar, Self
 
-from tests.servers import free_port, scratch_dir, unavailable
+from testbed.daemon import Daemon
+from testbed.places import free_port, scratch_dir, unavailable
 
 __all__ = ["DAV_SERVERS", "Apache", "DavServer", "Lighttpd", "WsgiDav", "started"]
 
@@ -52,7 +52,7 @@ def _find_module_dir(module: str, directories: tuple[str, ...]) -> Path | None:
     return None
 
 
-class DavServer:
+class DavServer(Daemon):
     """One WebDAV server process on a free loopback port, serving ``workdir/root``.
 
     ``with Brand(workdir) as server:`` starts it (``start()``), and stops it
@@ -113,24 +113,6 @@ class DavServer:
             if self._launch(self._configure()):
                 return self
         raise RuntimeError(f"{self.brand} did not start:\n{self.log()}")
-
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)  # each brand stops at once on TERM
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _configure(self) -> list[str]:
         """Write the configuration for ``self.port``; return the command that runs it."""
