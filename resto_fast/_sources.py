@@ -90,8 +90,9 @@ class OpenSource:
 
     def window(self, *, readers: int, chunk_size: int, max_chunks: int) -> ChunkWindow:
         """A chunk window over this source for ``readers`` hosts."""
-        if self._data is not None:
-            return ChunkWindow.of_buffer(self._data, readers=readers)
+        data = self._data if self._data is not None else self._whole
+        if data is not None:
+            return ChunkWindow.of_buffer(data, readers=readers)
         chunk = max(1, min(chunk_size, self.size))
         chunks_needed = -(-self.size // chunk)
         return ChunkWindow(
@@ -105,7 +106,7 @@ class OpenSource:
     def rewind(self) -> bool:
         """Go back to the start for a second pass (a PUT retried after its directories
         were made); False when that cannot be done, and the source is then spent."""
-        if self._data is not None:
+        if self._data is not None or self._whole is not None:
             return True
         if self._rewind is None:
             return False
@@ -144,6 +145,8 @@ def open_source(source: Source) -> OpenSource:
     raises otherwise; the caller makes a :class:`SourceError` of both, naming
     the file.
     """
+    if type(source) is bytes:  # the common case first: whole already, nothing to check
+        return OpenSource(len(source), whole=source)
     if isinstance(source, bytes | bytearray | memoryview):
         view = memoryview(source)
         if not view.contiguous:
