@@ -41,7 +41,7 @@ def small(contender: str, hosts: list[str], count: int, size: int, prefix: str) 
         def save(name: str) -> None:
             threaded_put(hosts, BASE_PATH, name, data)
     elif contender == "pycurl-bare":
-        save = _bare_pycurl(hosts, data)
+        save = bare_pycurl(hosts, data)
     else:
         replicator = _replicator(contender, hosts)
 
@@ -54,7 +54,7 @@ def small(contender: str, hosts: list[str], count: int, size: int, prefix: str) 
     report(time.perf_counter() - started, cpu_seconds() - cpu)
 
 
-def _bare_pycurl(hosts: list[str], data: bytes):
+def bare_pycurl(hosts: list[str], data: bytes):
     """The floor: a CurlMulti loop with nothing around it (no results, checks or timeouts).
 
     What libcurl and the kernel cost for the same requests; the engine's own

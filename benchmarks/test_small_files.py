@@ -3,17 +3,25 @@
 Each round runs every contender once, in a rotated order, so bursts of load
 on these shared machines fall on all of them alike (see ``test_large_file``).
 ``pycurl-bare`` is the floor: libcurl and the kernel alone, with nothing of
-the engine around them.
+the engine around them.  Child processes of 1,000 puts move by several µs
+per copy between runs; ``test_against_pycurl_bare_in_process`` gives the
+steady ratio: both in this process, warm, rounds interleaved.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
+import statistics
+import time
 
 import pytest
 
 from benchmarks.conftest import SMOKE, rotated, rounds_for, run_child
+from benchmarks.contenders import bare_pycurl
+from benchmarks.measure import cpu_seconds
+from resto_fast import Replicator
 from testbed import Nginx
 
 SIZE = 4096
@@ -47,3 +55,51 @@ def test_small_files(benchmark, bench_nginx: Nginx, case: str) -> None:
 
     benchmark.pedantic(one_round, rounds=ROUNDS, iterations=1)
     benchmark.extra_info.update({name: r.as_dict() for name, r in rounds.items()})
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_against_pycurl_bare_in_process(benchmark, bench_nginx: Nginx, case: str) -> None:
+    """The engine's ``put`` and the bare loop in this process, warm, rounds interleaved."""
+    hosts, files = CASES[case]
+    targets = bench_nginx.hosts[:hosts]
+    data = bytes(range(256)) * (SIZE // 256)
+    replicator = Replicator(targets, "/media/", timeout=30)
+    contenders = {"engine, in process": replicator.put, "pycurl-bare, in process": None}
+    bare = bare_pycurl(targets, data)
+    rounds = {
+        name: rounds_for(
+            case + " (in process)", name, copies=hosts * files, files=files, nbytes=SIZE
+        )
+        for name in contenders
+    }
+    ratios: list[float] = []
+    order = itertools.count()
+
+    def one(name: str, prefix: str) -> float:
+        bench_nginx.clear()
+        started, clock = cpu_seconds(), time.perf_counter()
+        for index in range(files):
+            if name == "pycurl-bare, in process":
+                bare(f"{prefix}/{index}.bin")
+            else:
+                replicator.put(f"{prefix}/{index}.bin", data)
+        spent = cpu_seconds() - started
+        rounds[name].add(
+            time.perf_counter() - clock, spent, math.nan
+        )  # one process: no RSS of its own
+        return spent
+
+    def one_round() -> None:
+        index = next(order)
+        spent = {
+            name: one(name, f"p{index}-{n}")
+            for n, name in enumerate(rotated(list(contenders), index))
+        }
+        ratios.append(spent["engine, in process"] / spent["pycurl-bare, in process"])
+
+    for warm in range(min(files, 200)):  # connections, handles, the interpreter's caches
+        replicator.put(f"warm/{warm}.bin", data)
+        bare(f"warm/b{warm}.bin")
+    benchmark.pedantic(one_round, rounds=ROUNDS + 2, iterations=1)
+    replicator.close()
+    benchmark.extra_info["engine_over_bare_cpu"] = round(statistics.median(ratios), 3)
