@@ -5,9 +5,7 @@ the chunk window that feeds every host's upload, the answer watch, and the
 :class:`Loop` that starts transfers, waits on libcurl's sockets and turns
 transfers that ended well into results.
 
-**The chunk window.**
-
-A file is read once, a chunk at a time, into a ring of at most ``max_chunks``
+**The chunk window.**  A file is read once, a chunk at a time, into a ring of at most ``max_chunks``
 buffers.  Each host (a *reader*) has its own position; its libcurl
 READFUNCTION returns a memoryview slice of the chunk under that position.  A
 reader that reaches the newest chunk while the ring is full (the slowest
@@ -16,7 +14,8 @@ reader still needs the oldest chunk) gets ``READFUNC_PAUSE``; the engine asks
 that can move again.  Memory is therefore ``max_chunks * chunk_size`` at most,
 whatever the file size and the number of hosts.
 
-**The answer watch** (:class:`AnswerWatch`), a PUT's header callback, marks
+**The answer watch** (:class:`AnswerWatch`), the header callback of a PUT
+whose body can outrun TCP's first flight (see ``_kinds.FIRST_FLIGHT``), marks
 how much of the body the server had not acknowledged when its answer began
 (see ``_sockets``).
 
