@@ -1,7 +1,12 @@
 # Types of the compiled hot path; it mirrors resto_fast._multi_py exactly.
 from collections.abc import Callable
 
-from ._sockets import Pair
+import pycurl
+
+from ._handles import Handles
+from ._operation import Operation, Sink
+from ._results import HostResult
+from ._sockets import Pair, SocketIndex
 
 class Reader:
     def __call__(self, size: int) -> memoryview | bytes | int: ...
@@ -44,3 +49,44 @@ class AnswerWatch:
     def reset(self) -> None: ...
     def prereq(self, peer_ip: str, local_ip: str, peer_port: int, local_port: int) -> int: ...
     def header(self, line: bytes) -> None: ...
+
+class Transfer:
+    op: Operation
+    index: int
+    host: str
+    url: str
+    handle: pycurl.Curl
+    started: float
+    last_progress: float
+    mark: int
+    gate: StatusGate | None
+    watch: AnswerWatch | None
+    def __init__(self, op: Operation, index: int, handle: pycurl.Curl, now: float) -> None: ...
+
+class StatusGate:
+    error: Exception | None
+    written: int
+    def __init__(self, sink: Sink, wanted: int) -> None: ...
+    def header(self, line: bytes) -> None: ...
+    def write(self, data: bytes) -> int | None: ...
+
+class Loop:
+    multi: pycurl.CurlMulti
+    active: dict[pycurl.Curl, Transfer]
+    done: list[Operation]
+    def __init__(
+        self,
+        multi: pycurl.CurlMulti,
+        handles: Handles,
+        sockets: SocketIndex,
+        finish: Callable[[Transfer, int | None, str], None],
+        skipped: Callable[[Operation, int, str], None],
+    ) -> None: ...
+    def wake_on(self, fd: int) -> None: ...
+    def start(self, op: Operation) -> None: ...
+    def on_socket(self, what: int, fd: int, multi: object, socketp: object) -> None: ...
+    def step(self, wake_by: float) -> float: ...
+    def collect(self) -> None: ...
+    def resume(self, op: Operation, now: float) -> None: ...
+    def end(self, transfer: Transfer, result: HostResult) -> None: ...
+    def record(self, op: Operation, index: int, result: HostResult) -> None: ...

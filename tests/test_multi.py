@@ -3,19 +3,21 @@ and the loop (its wait, its sockets, the results it makes) driving real transfer
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import random
 import signal
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pycurl
 import pytest
 
-from resto_fast import Outcome, ReplicatorConfig, UnexpectedStatusCode
+from resto_fast import Outcome, ReplicatorConfig, UnexpectedStatusCode, _multi_py
 from resto_fast import _engine as engine_module
 from resto_fast import _handles as handles_module
 from resto_fast._engine import Engine
@@ -364,6 +366,19 @@ def test_the_answer_watch_reads_what_the_server_had_not_received(
             other.prereq(peer[0], local[0], peer[1], local[1])
             other.header(b"HTTP/1.1 204 No Content\r\n")  # a connection it does not know
             assert other.unacknowledged == 0
+
+
+def test_the_twins_and_the_stub_name_the_same_things(window_module: ModuleType) -> None:
+    """What the twin exports, each implementation has (every public method and attribute of
+    every class), and the stub that types the compiled module declares."""
+    stub = ast.parse(Path(_multi_py.__file__).with_name("_multi.pyi").read_text())
+    assert {node.name for node in stub.body if isinstance(node, ast.ClassDef)} == set(
+        _multi_py.__all__
+    )
+    for name in _multi_py.__all__:
+        twin = getattr(_multi_py, name)
+        public = {member for member in dir(twin) if not member.startswith("_")}
+        assert public <= set(dir(getattr(window_module, name))), name
 
 
 # -- the loop ------------------------------------------------------------------
