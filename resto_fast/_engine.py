@@ -36,7 +36,7 @@ from ._breaker import BREAKERS, TRIPPING_REASONS
 from ._buffer import Loop, Transfer
 from ._config import ReplicatorConfig
 from ._exceptions import HostError, TransportError, UnexpectedStatusCode
-from ._handles import HandlePool
+from ._handles import Handles
 from ._operation import Operation
 from ._results import HostResult, Outcome
 from ._sockets import SocketIndex, unacknowledged
@@ -74,7 +74,7 @@ class Engine:
         self.generation = 0  # the fork generation it was made in (set by _pool)
         self._config = config
         self._sockets = SocketIndex()
-        self._handles = HandlePool(config, self._sockets)
+        self._handles = Handles(config, self._sockets)
         self._stall_interval = config.timeout / 8
         multi = pycurl.CurlMulti()
         self._multi = multi
@@ -221,12 +221,9 @@ class Engine:
         error = TransportError(
             f"skipped: {why}", host=host, url=url, method=op.method, reason="skipped"
         )
-        if op.window is not None:
-            op.window.drop(index)
-        op.results[index] = HostResult(host, url, op.method, Outcome.SKIPPED, None, 0, 0.0, error)
-        op.pending -= 1
-        if not op.pending:
-            self._loop.done.append(op)
+        self._loop.record(
+            op, index, HostResult(host, url, op.method, Outcome.SKIPPED, None, 0, 0.0, error)
+        )
 
     def _abort_stalled(self, now: float) -> None:
         timeout = self._config.timeout
@@ -267,13 +264,20 @@ class Engine:
         op = transfer.op
         method = op.method
         status = handle.getinfo(pycurl.RESPONSE_CODE) or None
+        if op.window is not None or op.body is not None:
+            transferred = handle.getinfo(pycurl.SIZE_UPLOAD_T)  # what went out, not the size
+            if transfer.watch is not None:  # of which this never reached an early answerer
+                transferred = max(0, transferred - transfer.watch.unacknowledged)
+        elif transfer.gate is not None:  # GET, PROPFIND: what reached the sink, not an error page
+            transferred = transfer.gate.written
+        else:
+            transferred = handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
         error: HostError
-        outcome = Outcome.FAILED
         if curl_code == 0:
             BREAKERS.answered(transfer.host)
             elapsed = handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6
             if op.kind.outcomes.get(status or 0) is not None:  # only a PUT's can be refused
-                error = _incomplete(transfer, handle, status)
+                error = _incomplete(transfer, status, transferred)
             else:
                 redirect = 300 <= (status or 0) < 400
                 location = handle.getinfo(pycurl.REDIRECT_URL) if redirect else None
@@ -297,23 +301,15 @@ class Engine:
                 BREAKERS.failed(transfer.host, str(error), now, self._config.host_cooldown)
             else:  # interrupted, reset...: no verdict on the host (a probe may go again)
                 BREAKERS.released(transfer.host)
-        if op.window is not None or op.body is not None:
-            transferred = handle.getinfo(pycurl.SIZE_UPLOAD_T)  # what went out, not the size
-            if transfer.watch is not None:  # of which this never reached an early answerer
-                transferred -= transfer.watch.unacknowledged
-        elif transfer.gate is not None:  # GET, PROPFIND: what reached the sink, not an error page
-            transferred = transfer.gate.written
-        else:
-            transferred = handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
         self._loop.end(
             transfer,
             HostResult(
                 transfer.host,
                 transfer.url,
                 method,
-                outcome,
+                Outcome.FAILED,
                 status,
-                max(0, transferred),
+                transferred,
                 elapsed,
                 error,
                 handle.getinfo(pycurl.NUM_CONNECTS),
@@ -342,14 +338,12 @@ class Engine:
         )
 
 
-def _incomplete(transfer: Transfer, handle: pycurl.Curl, status: int | None) -> TransportError:
-    """The error of a PUT answered with success before its whole body reached the server
-    (the rule is the loop's: see ``Loop._settle`` in ``_multi_py``)."""
+def _incomplete(transfer: Transfer, status: int | None, sent: int) -> TransportError:
+    """The error of a PUT answered with success before its whole body reached the server,
+    of which ``sent`` bytes did at most (the rule is the loop's: see ``Loop._settle`` in
+    ``_multi_py``)."""
     op = transfer.op
     size = op.window.size if op.window is not None else len(op.body or b"")
-    sent = handle.getinfo(pycurl.SIZE_UPLOAD_T)
-    if transfer.watch is not None and transfer.watch.unacknowledged:
-        sent = max(0, sent - transfer.watch.unacknowledged)  # what reached the server, at most
     return TransportError(
         f"incomplete: the server answered HTTP {status} before it could have read the whole "
         f"body ({sent} of {size} bytes had reached it); it may hold a partial copy",

@@ -21,7 +21,7 @@ from ._config import ReplicatorConfig
 from ._kinds import Kind
 from ._sockets import SocketIndex
 
-__all__ = ["HandlePool"]
+__all__ = ["Handles"]
 
 #: Bytes of a write's answer at most: a verdict, and an error page at most.
 ANSWER_LIMIT = 1024 * 1024
@@ -31,7 +31,7 @@ def _discard(data: bytes) -> None:
     """The answers of writes (an error page at most) are not kept."""
 
 
-class HandlePool:
+class Handles:
     """Every handle of one engine: made here, one kind at a time; closed here, all at once."""
 
     def __init__(self, config: ReplicatorConfig, sockets: SocketIndex) -> None:

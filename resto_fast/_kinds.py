@@ -73,6 +73,16 @@ class Kind:
     watch_answer: bool = False
 
 
+_PUT_BODY = Kind(
+    "PUT_BODY",
+    "PUT",
+    _PUT,
+    body="whole",
+    headers=_PUT_HEADERS,
+    options=((pycurl.CUSTOMREQUEST, "PUT"),),
+    watch_answer=True,
+)
+
 KINDS: Mapping[str, Kind] = {
     kind.name: kind
     for kind in (
@@ -85,25 +95,10 @@ KINDS: Mapping[str, Kind] = {
             options=((pycurl.UPLOAD, 1),),
             watch_answer=True,
         ),
-        Kind(
-            "PUT_BODY",
-            "PUT",
-            _PUT,
-            body="whole",
-            headers=_PUT_HEADERS,
-            options=((pycurl.CUSTOMREQUEST, "PUT"),),
-            watch_answer=True,
-        ),
+        _PUT_BODY,
         # A body that leaves with its head in the first flight of packets: no answer watch,
         # which could tell nothing here (see FIRST_FLIGHT) and costs a callback per header line.
-        Kind(
-            "PUT_SMALL",
-            "PUT",
-            _PUT,
-            body="whole",
-            headers=_PUT_HEADERS,
-            options=((pycurl.CUSTOMREQUEST, "PUT"),),
-        ),
+        dataclasses.replace(_PUT_BODY, name="PUT_SMALL", watch_answer=False),
         # A file's DELETE: Depth 0, which servers refuse for a collection (RFC 4918 wants
         # infinity there), so a name that is in fact a directory is never removed with all
         # below it (lighttpd and WsgiDAV would, for a DELETE of "dir" without the slash).

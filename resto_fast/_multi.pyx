@@ -349,7 +349,7 @@ cdef class AnswerWatch:
         self._pair = None
         self.unacknowledged = 0
 
-    def reset(self):
+    cpdef reset(self):
         self._pair = None
         self.unacknowledged = 0
 
@@ -605,8 +605,7 @@ cdef class Loop:
             transfer.last_progress = now
             if watch_answer:
                 watch = self._watches[handle]
-                watch._pair = None
-                watch.unacknowledged = 0
+                watch.reset()
                 transfer.watch = watch
             if body is not None:
                 handle.setopt(POSTFIELDS, body)  # no copy: pycurl keeps a reference
@@ -778,10 +777,13 @@ cdef class Loop:
     cpdef end(self, Transfer transfer, result):
         """Record ``result`` as the transfer's and give its handle back."""
         handle = transfer.handle
-        op = transfer.op
-        cdef Py_ssize_t index = transfer.index
         del self.active[handle]
         self.multi.remove_handle(handle)
+        self.record(transfer.op, transfer.index, result)
+        self._idle[transfer.op.kind, transfer.host].append(handle)
+
+    cpdef record(self, op, Py_ssize_t index, result):
+        """Host ``index`` of ``op`` is done, with ``result`` (sent or not)."""
         window = op.window
         if window is not None:
             window.drop(index)
@@ -790,7 +792,6 @@ cdef class Loop:
         op.pending -= 1
         if not op.pending:
             self.done.append(op)
-        self._idle[op.kind, transfer.host].append(handle)
 
     cdef object _take(self, host, kind):
         """An idle handle for ``kind`` to ``host``, or a new one."""

@@ -45,7 +45,7 @@ from ._results import HostResult, Outcome
 from ._sockets import Pair, unacknowledged
 
 if TYPE_CHECKING:
-    from ._handles import HandlePool
+    from ._handles import Handles
     from ._kinds import Kind
     from ._operation import Operation, Sink
     from ._sockets import SocketIndex
@@ -438,7 +438,7 @@ class Loop:
     def __init__(
         self,
         multi: pycurl.CurlMulti,
-        handles: HandlePool,
+        handles: Handles,
         sockets: SocketIndex,
         finish: Finish,
         skipped: Skipped,
@@ -640,18 +640,20 @@ class Loop:
     def end(self, transfer: Transfer, result: HostResult) -> None:
         """Record ``result`` as the transfer's and give its handle back."""
         handle = transfer.handle
-        op = transfer.op
-        index = transfer.index
         del self.active[handle]
         self.multi.remove_handle(handle)
+        self.record(transfer.op, transfer.index, result)
+        self._idle[transfer.op.kind, transfer.host].append(handle)
+
+    def record(self, op: Operation, index: int, result: HostResult) -> None:
+        """Host ``index`` of ``op`` is done, with ``result`` (sent or not)."""
         if op.window is not None:
-            op.window.drop(index)  # a finished or failed host holds no chunk back
+            op.window.drop(index)  # a finished, failed or skipped host holds no chunk back
         op.results[index] = result
         op.transfers[index] = None
         op.pending -= 1
         if not op.pending:
             self.done.append(op)
-        self._idle[op.kind, transfer.host].append(handle)
 
     def _take(self, host: str, kind: Kind) -> pycurl.Curl:
         """An idle handle for ``kind`` to ``host``, or a new one."""
