@@ -15,6 +15,7 @@ import json
 import math
 import statistics
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -64,42 +65,40 @@ def test_against_pycurl_bare_in_process(benchmark, bench_nginx: Nginx, case: str
     targets = bench_nginx.hosts[:hosts]
     data = bytes(range(256)) * (SIZE // 256)
     replicator = Replicator(targets, "/media/", timeout=30)
-    contenders = {"engine, in process": replicator.put, "pycurl-bare, in process": None}
-    bare = bare_pycurl(targets, data)
+    engine, bare = "engine, in process", "pycurl-bare, in process"
+    saves: dict[str, Callable[[str], object]] = {
+        engine: lambda name: replicator.put(name, data),
+        bare: bare_pycurl(targets, data),
+    }
     rounds = {
         name: rounds_for(
             case + " (in process)", name, copies=hosts * files, files=files, nbytes=SIZE
         )
-        for name in contenders
+        for name in saves
     }
     ratios: list[float] = []
     order = itertools.count()
 
     def one(name: str, prefix: str) -> float:
+        save = saves[name]
         bench_nginx.clear()
         started, clock = cpu_seconds(), time.perf_counter()
         for index in range(files):
-            if name == "pycurl-bare, in process":
-                bare(f"{prefix}/{index}.bin")
-            else:
-                replicator.put(f"{prefix}/{index}.bin", data)
+            save(f"{prefix}/{index}.bin")
         spent = cpu_seconds() - started
-        rounds[name].add(
-            time.perf_counter() - clock, spent, math.nan
-        )  # one process: no RSS of its own
+        rounds[name].add(time.perf_counter() - clock, spent, math.nan)  # no RSS of its own
         return spent
 
     def one_round() -> None:
         index = next(order)
         spent = {
-            name: one(name, f"p{index}-{n}")
-            for n, name in enumerate(rotated(list(contenders), index))
+            name: one(name, f"p{index}-{n}") for n, name in enumerate(rotated(list(saves), index))
         }
-        ratios.append(spent["engine, in process"] / spent["pycurl-bare, in process"])
+        ratios.append(spent[engine] / spent[bare])
 
-    for warm in range(min(files, 200)):  # connections, handles, the interpreter's caches
-        replicator.put(f"warm/{warm}.bin", data)
-        bare(f"warm/b{warm}.bin")
+    for n, save in enumerate(saves.values()):  # connections, handles, the interpreter's caches
+        for warm in range(min(files, 200)):
+            save(f"warm/{n}-{warm}.bin")
     benchmark.pedantic(one_round, rounds=ROUNDS + 2, iterations=1)
     replicator.close()
     benchmark.extra_info["engine_over_bare_cpu"] = round(statistics.median(ratios), 3)
