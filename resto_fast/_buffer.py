@@ -1,5 +1,5 @@
-"""Picks the hot path's implementation (the chunk window, the answer watch, the multi loop):
-compiled when it can, pure Python otherwise.
+"""Picks the hot path's implementation (the chunk window, the answer watch, the multi loop
+and the operations it runs): compiled when it can, pure Python otherwise.
 
 ``RESTO_FAST_NO_EXTENSIONS=1`` forces the pure-Python twin, as does any
 interpreter other than CPython; a compiled module that fails to import (not
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "AnswerWatch",
     "ChunkWindow",
     "Loop",
+    "Operation",
     "Reader",
     "StatusGate",
     "Transfer",
@@ -25,20 +27,32 @@ __all__ = [
 
 NO_EXTENSIONS = os.environ.get("RESTO_FAST_NO_EXTENSIONS", "") not in ("", "0")
 
+
+def _implementation() -> tuple[ModuleType, str]:
+    if not NO_EXTENSIONS and platform.python_implementation() == "CPython":
+        try:
+            from . import _multi
+        except ImportError:
+            pass
+        else:
+            return _multi, "cython"
+    from . import _multi_py
+
+    return _multi_py, "python"
+
+
 if TYPE_CHECKING:
-    from ._multi_py import AnswerWatch, ChunkWindow, Loop, Reader, StatusGate, Transfer
+    from ._multi_py import (
+        AnswerWatch,
+        ChunkWindow,
+        Loop,
+        Operation,
+        Reader,
+        StatusGate,
+        Transfer,
+    )
 
     IMPLEMENTATION: str
-elif NO_EXTENSIONS or platform.python_implementation() != "CPython":
-    from ._multi_py import AnswerWatch, ChunkWindow, Loop, Reader, StatusGate, Transfer
-
-    IMPLEMENTATION = "python"
 else:
-    try:
-        from ._multi import AnswerWatch, ChunkWindow, Loop, Reader, StatusGate, Transfer
-
-        IMPLEMENTATION = "cython"
-    except ImportError:
-        from ._multi_py import AnswerWatch, ChunkWindow, Loop, Reader, StatusGate, Transfer
-
-        IMPLEMENTATION = "python"
+    _module, IMPLEMENTATION = _implementation()
+    globals().update({name: getattr(_module, name) for name in __all__[1:]})

@@ -199,14 +199,11 @@ class Engine:
         if not op.targets:
             return
         loop = self._loop
-        window = op.window
         try:
             loop.start(op)
             next_stall_check = time.monotonic() + self._stall_interval
             while op.pending:
-                now = loop.step(next_stall_check)
-                if window is not None and window.paused_count:
-                    loop.resume(op, now)
+                now = loop.until_done(op, next_stall_check)
                 if now >= next_stall_check:
                     self._abort_stalled(now)
                     next_stall_check = now + self._stall_interval
@@ -273,9 +270,10 @@ class Engine:
         else:
             transferred = handle.getinfo(pycurl.SIZE_DOWNLOAD_T)
         error: HostError
+        now = time.monotonic()
+        elapsed = now - transfer.started
         if curl_code == 0:
             BREAKERS.answered(transfer.host)
-            elapsed = handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6
             if op.kind.outcomes.get(status or 0) is not None:  # only a PUT's can be refused
                 error = _incomplete(transfer, status, transferred)
             else:
@@ -290,8 +288,6 @@ class Engine:
                     location=location,
                 )
         else:
-            now = time.monotonic()
-            elapsed = now - transfer.started
             error = self._transport_error(transfer, curl_code, message)
             # A timeout of a transfer that had connected is a slow host (total_timeout), not a
             # dead one.

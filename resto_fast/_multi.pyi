@@ -1,10 +1,11 @@
 # Types of the compiled hot path; it mirrors resto_fast._multi_py exactly.
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pycurl
 
 from ._handles import Handles
-from ._operation import Operation, Sink
+from ._kinds import Kind
+from ._operation import Sink
 from ._results import HostResult
 from ._sockets import Pair, SocketIndex
 
@@ -50,6 +51,30 @@ class AnswerWatch:
     def prereq(self, peer_ip: str, local_ip: str, peer_port: int, local_port: int) -> int: ...
     def header(self, line: bytes) -> None: ...
 
+class Operation:
+    method: str
+    name: str
+    targets: Sequence[tuple[str, str]]
+    window: ChunkWindow | None
+    body: bytes | None
+    kind: Kind
+    sinks: Sequence[Sink] | None
+    results: list[HostResult | None]
+    transfers: list[Transfer | None]
+    pending: int
+    def __init__(
+        self,
+        method: str,
+        name: str,
+        targets: Sequence[tuple[str, str]],
+        *,
+        window: ChunkWindow | None = None,
+        body: bytes | None = None,
+        sinks: Sequence[Sink] | None = None,
+        directory: bool = False,
+    ) -> None: ...
+    def host_results(self) -> tuple[HostResult, ...]: ...
+
 class Transfer:
     op: Operation
     index: int
@@ -85,6 +110,7 @@ class Loop:
     def wake_on(self, fd: int) -> None: ...
     def start(self, op: Operation) -> None: ...
     def on_socket(self, what: int, fd: int, multi: object, socketp: object) -> None: ...
+    def until_done(self, op: Operation, wake_by: float) -> float: ...
     def step(self, wake_by: float) -> float: ...
     def collect(self) -> None: ...
     def resume(self, op: Operation, now: float) -> None: ...

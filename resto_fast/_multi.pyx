@@ -23,6 +23,8 @@ from posix.unistd cimport read
 import pycurl
 
 from ._breaker import BREAKERS
+from ._exceptions import RestoError
+from ._kinds import FIRST_FLIGHT, KINDS, kind_of
 from ._results import HostResult, Outcome
 
 cdef extern from "<poll.h>" nogil:
@@ -401,11 +403,12 @@ cdef int SIZE_UPLOAD_T = pycurl.SIZE_UPLOAD_T
 cdef int SIZE_DOWNLOAD_T = pycurl.SIZE_DOWNLOAD_T
 cdef int STARTTRANSFER_TIME_T = pycurl.STARTTRANSFER_TIME_T
 cdef int POSTTRANSFER_TIME_T = pycurl.POSTTRANSFER_TIME_T
-cdef int TOTAL_TIME_T = pycurl.TOTAL_TIME_T
 cdef int NUM_CONNECTS = pycurl.NUM_CONNECTS
 cdef int CONTENT_LENGTH_DOWNLOAD_T = pycurl.CONTENT_LENGTH_DOWNLOAD_T
 cdef int INFO_FILETIME = pycurl.INFO_FILETIME
 cdef object FOUND = Outcome.FOUND
+cdef object PUT_SMALL = KINDS["PUT_SMALL"]
+cdef object PUT_BODY = KINDS["PUT_BODY"]
 # libcurl keeps a timer while anything runs; this only bounds a wait it forgot.
 cdef int LONGEST_WAIT_MS = 1000
 
@@ -417,10 +420,47 @@ cdef inline double _monotonic() noexcept nogil:
     return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
+cdef class Operation:
+    """One method on one file, fanned out to some hosts; the engine fills ``results``."""
+
+    cdef public object method
+    cdef public object name
+    cdef public object targets
+    cdef public object window
+    cdef public object body
+    cdef public object kind
+    cdef public object sinks
+    cdef public list results
+    cdef public list transfers
+    cdef public Py_ssize_t pending
+
+    def __init__(self, method, name, targets, *, window=None, body=None, sinks=None,
+                 directory=False):
+        cdef Py_ssize_t count = len(targets)
+        self.method = method
+        self.name = name
+        self.targets = targets
+        self.window = window
+        self.body = body
+        if body is not None and method == "PUT":  # kind_of's rule, without a call per put
+            self.kind = PUT_SMALL if len(body) <= FIRST_FLIGHT else PUT_BODY
+        else:
+            self.kind = kind_of(method, directory=directory)
+        self.sinks = sinks
+        self.results = [None] * count
+        self.transfers = [None] * count
+        self.pending = count
+
+    def host_results(self):
+        if self.pending:
+            raise RestoError(f"{self.method} {self.name!r} has not finished on every host")
+        return tuple(self.results)
+
+
 cdef class Transfer:
     """One host's request of an operation, while it runs."""
 
-    cdef public object op
+    cdef public Operation op
     cdef public Py_ssize_t index
     cdef public object host
     cdef public object url
@@ -431,7 +471,7 @@ cdef class Transfer:
     cdef public object gate
     cdef public object watch
 
-    def __init__(self, op, Py_ssize_t index, handle, double now):
+    def __init__(self, Operation op, Py_ssize_t index, handle, double now):
         self.op = op
         self.index = index
         self.host, self.url = op.targets[index]
@@ -488,6 +528,7 @@ cdef class Loop:
     cdef dict _watches
     cdef dict _tripped
     cdef object _watched
+    cdef dict _known
     cdef object _finish
     cdef object _skipped
     cdef int _wake_fd
@@ -513,6 +554,7 @@ cdef class Loop:
         self._watches = {}
         self._tripped = BREAKERS.tripped
         self._watched = sockets.watched
+        self._known = sockets.known
         self._finish = finish
         self._skipped = skipped
         self._wake_fd = -1
@@ -571,11 +613,12 @@ cdef class Loop:
         else:  # POLL_REMOVE (of a socket never watched, too: one libcurl only resolved for)
             self._unset(fd)
             return
-        self._watched(fd)
+        if fd not in self._known:  # a new connection's
+            self._watched(fd)
 
     # -- the loop --------------------------------------------------------------
 
-    def start(self, op):
+    def start(self, Operation op):
         """Add one transfer per host and let libcurl start them at once."""
         cdef double now = _monotonic()
         cdef Py_ssize_t index = 0
@@ -630,7 +673,20 @@ cdef class Loop:
         if running < len(self.active):
             self.collect()
 
-    def step(self, double wake_by):
+    def until_done(self, Operation op, double wake_by):
+        """Step until ``op`` has finished on every host, or until ``wake_by`` (the engine's
+        next stall check); return the time the last step started at."""
+        cdef double now = 0
+        window = op.window
+        while op.pending:
+            now = self.step(wake_by)
+            if window is not None and window.paused_count:
+                self.resume(op, now)
+            if now >= wake_by:
+                break
+        return now
+
+    cpdef double step(self, double wake_by) except? -1:
         """Wait for sockets or libcurl's timer, let libcurl act, collect what finished;
         return the time the step started at."""
         multi = self.multi
@@ -713,7 +769,7 @@ cdef class Loop:
             if not queued:
                 return
 
-    def resume(self, op, double now):
+    def resume(self, Operation op, double now):
         """Unpause the hosts of ``op`` that its window lets move again."""
         cdef Transfer transfer
         for index in op.window.resumable():
@@ -725,7 +781,7 @@ cdef class Loop:
     cdef bint _settle(self, Transfer transfer) except -1:
         # The rule for a PUT is the twin's (see its docstring).
         handle = transfer.handle
-        op = transfer.op
+        cdef Operation op = transfer.op
         getinfo = handle.getinfo
         status = getinfo(RESPONSE_CODE)
         outcome = op.kind.outcomes.get(status)
@@ -765,7 +821,7 @@ cdef class Loop:
                 outcome,
                 status,
                 transferred,
-                getinfo(TOTAL_TIME_T) / 1e6,
+                _monotonic() - transfer.started,
                 None,
                 getinfo(NUM_CONNECTS),
                 size,
@@ -782,7 +838,7 @@ cdef class Loop:
         self.record(transfer.op, transfer.index, result)
         self._idle[transfer.op.kind, transfer.host].append(handle)
 
-    cpdef record(self, op, Py_ssize_t index, result):
+    cpdef record(self, Operation op, Py_ssize_t index, result):
         """Host ``index`` of ``op`` is done, with ``result`` (sent or not)."""
         window = op.window
         if window is not None:

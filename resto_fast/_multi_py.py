@@ -41,16 +41,20 @@ from typing import TYPE_CHECKING
 import pycurl
 
 from ._breaker import BREAKERS
+from ._exceptions import RestoError
+from ._kinds import kind_of
 from ._results import HostResult, Outcome
 from ._sockets import Pair, unacknowledged
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._handles import Handles
     from ._kinds import Kind
-    from ._operation import Operation, Sink
+    from ._operation import Sink
     from ._sockets import SocketIndex
 
-__all__ = ["AnswerWatch", "ChunkWindow", "Loop", "Reader", "StatusGate", "Transfer"]
+__all__ = ["AnswerWatch", "ChunkWindow", "Loop", "Operation", "Reader", "StatusGate", "Transfer"]
 
 READFUNC_PAUSE: int = pycurl.READFUNC_PAUSE
 READFUNC_ABORT: int = pycurl.READFUNC_ABORT
@@ -351,6 +355,61 @@ def _curl_mask(event: int) -> int:
     return mask
 
 
+class Operation:
+    """One method on one file, fanned out to some hosts; the engine fills ``results``.
+
+    What the loop reads and writes for every host of every request, so it
+    lives here, beside the loop (compiled, its fields are C fields).
+    """
+
+    __slots__ = (
+        "body",
+        "kind",
+        "method",
+        "name",
+        "pending",
+        "results",
+        "sinks",
+        "targets",
+        "transfers",
+        "window",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        name: str,
+        targets: Sequence[tuple[str, str]],
+        *,
+        window: ChunkWindow | None = None,
+        body: bytes | None = None,
+        sinks: Sequence[Sink] | None = None,
+        directory: bool = False,
+    ) -> None:
+        """A PUT carries its content as a ``window`` (streamed) or a ``body`` (given whole);
+        a DELETE of a ``directory`` removes all below it (see ``_kinds``)."""
+        self.method = method
+        self.name = name
+        self.targets = targets  # (host, url) pairs
+        self.window = window
+        self.body = body
+        self.kind = kind_of(
+            method,
+            whole=body is not None,
+            directory=directory,
+            size=None if body is None else len(body),
+        )
+        self.sinks = sinks
+        self.results: list[HostResult | None] = [None] * len(targets)
+        self.transfers: list[Transfer | None] = [None] * len(targets)  # while running
+        self.pending = len(targets)
+
+    def host_results(self) -> tuple[HostResult, ...]:
+        if self.pending:
+            raise RestoError(f"{self.method} {self.name!r} has not finished on every host")
+        return tuple(self.results)  # type: ignore[arg-type]  # none is None once pending is 0
+
+
 class Transfer:
     """One host's request of an operation, while it runs."""
 
@@ -419,7 +478,7 @@ class StatusGate:
 #: (transfer, libcurl's code or None for "given up", message): the engine's rare path.
 Finish = Callable[[Transfer, "int | None", str], None]
 #: (operation, index of the host, why): the engine's result for a host the breaker skips.
-Skipped = Callable[["Operation", int, str], None]
+Skipped = Callable[[Operation, int, str], None]
 
 
 class Loop:
@@ -451,6 +510,7 @@ class Loop:
         self._watches: dict[pycurl.Curl, AnswerWatch] = {}  # a PUT handle's, made with it
         self._tripped = BREAKERS.tripped
         self._watched = sockets.watched
+        self._known = sockets.known
         self._finish = finish
         self._skipped = skipped
         self._poll = select.poll()
@@ -508,12 +568,27 @@ class Loop:
         interest = _POLL_INTEREST.get(what)
         if interest is not None:
             self._poll.register(fd, interest)
-            self._watched(fd)
+            if fd not in self._known:  # a new connection's
+                self._watched(fd)
             return
         try:  # noqa: SIM105 - called for every socket change: no context manager here
             self._poll.unregister(fd)  # POLL_REMOVE
         except KeyError:
             pass  # never registered: libcurl removes sockets it only resolved for
+
+    def until_done(self, op: Operation, wake_by: float) -> float:
+        """Step until ``op`` has finished on every host, or until ``wake_by`` (the engine's
+        next stall check); return the time the last step started at.  What
+        ``Engine.run_one`` repeats, so every put's steps stay in this module."""
+        now = 0.0
+        window = op.window
+        while op.pending:
+            now = self.step(wake_by)
+            if window is not None and window.paused_count:
+                self.resume(op, now)
+            if now >= wake_by:
+                break
+        return now
 
     def step(self, wake_by: float) -> float:
         """Wait for sockets or libcurl's timer (until ``wake_by`` at the latest), let
@@ -628,7 +703,7 @@ class Loop:
                 outcome,
                 status,
                 transferred,
-                handle.getinfo(pycurl.TOTAL_TIME_T) / 1e6,
+                time.monotonic() - transfer.started,
                 None,
                 handle.getinfo(pycurl.NUM_CONNECTS),
                 size,

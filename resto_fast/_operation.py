@@ -1,21 +1,20 @@
-"""An operation: one method on one file, fanned out to some hosts; and a job, what asks for one.
+"""A job, what asks for an operation; and the operation: one method on one file, fanned out
+to some hosts.
 
 A :class:`Job` is what a caller hands :meth:`Replicator.run_jobs`: names,
 hosts and a source, nothing opened yet.  The replicator turns each into an
 :class:`Operation` when its turn comes (opening its source then); the engine
-runs operations and fills in one :class:`HostResult` per host.
+runs operations and fills in one :class:`HostResult` per host.  The
+operation's class is the hot path's (``_multi``, or its twin), since the loop
+reads and writes it for every host of every request; it is named here.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from ._buffer import ChunkWindow
-from ._exceptions import RestoError
-from ._kinds import kind_of
-from ._results import HostResult
+from ._buffer import Operation
 from ._sources import Source
 
 __all__ = ["Job", "Operation", "Sink"]
@@ -45,54 +44,3 @@ class Job:
     sinks: Sequence[Sink] | None = None
     directory: bool = False
     warn: bool = True
-
-
-class Operation:
-    """One method on one file, fanned out to some hosts; the engine fills ``results``."""
-
-    __slots__ = (
-        "body",
-        "kind",
-        "method",
-        "name",
-        "pending",
-        "results",
-        "sinks",
-        "targets",
-        "transfers",
-        "window",
-    )
-
-    def __init__(
-        self,
-        method: str,
-        name: str,
-        targets: Sequence[tuple[str, str]],
-        *,
-        window: ChunkWindow | None = None,
-        body: bytes | None = None,
-        sinks: Sequence[Sink] | None = None,
-        directory: bool = False,
-    ) -> None:
-        """A PUT carries its content as a ``window`` (streamed) or a ``body`` (given whole);
-        a DELETE of a ``directory`` removes all below it (see ``_kinds``)."""
-        self.method = method
-        self.name = name
-        self.targets = targets  # (host, url) pairs
-        self.window = window
-        self.body = body
-        self.kind = kind_of(
-            method,
-            whole=body is not None,
-            directory=directory,
-            size=None if body is None else len(body),
-        )
-        self.sinks = sinks
-        self.results: list[HostResult | None] = [None] * len(targets)
-        self.transfers: list[Any] = [None] * len(targets)  # the engine's, while running
-        self.pending = len(targets)
-
-    def host_results(self) -> tuple[HostResult, ...]:
-        if self.pending:
-            raise RestoError(f"{self.method} {self.name!r} has not finished on every host")
-        return tuple(self.results)  # type: ignore[arg-type]  # none is None once pending is 0

@@ -3,10 +3,11 @@
 libcurl handles must never be used by two threads at once, and a child
 process must never use (or even clean up) handles made by its parent: their
 sockets, and TLS sessions, are shared with the parent until one side closes
-them.  So each operation borrows an idle engine, or makes one, and gives it
-back when it is done; a threaded WSGI server ends up with as many engines as
-threads replicating at the same moment, each with its own kept-alive
-connections.
+them.  So an engine is borrowed by one thread at a time and given back when
+it is done: the replicator's lone-thread engine (held while one thread
+replicates alone, see ``Replicator._run``), a batch's, or one for a call made
+from inside another; threads replicating at the same moment share the loop
+of ``_shared`` instead.
 
 After ``fork()``, the child drops every engine inherited from its parent
 without closing it (closing would shut the parent's connections, and send

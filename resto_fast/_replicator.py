@@ -94,9 +94,14 @@ class Replicator:
         self._pool = EnginePool(lambda: Engine(config))
         # Threads replicating at the same moment hand their operations to one loop.
         self._shared = SharedLoop(lambda: Engine(config))
-        self._busy = 0  # threads in _run right now
-        self._busy_lock = threading.Lock()
-        self._busy_generation = generation()
+        # The engine of a thread replicating alone (see _run), held while it runs there.
+        self._alone = threading.Lock()
+        self._alone_engine: Engine | None = None
+        self._alone_thread: int | None = None  # the thread running a batch on it
+        self._closed = False
+        self._sharing = 0  # threads handing operations to the shared loop right now
+        self._sharing_lock = threading.Lock()
+        self._generation = generation()
         self._directories: set[str] = set()  # directory URLs known to exist (make_directories)
         # Every URL is one of these prefixes plus the encoded name.
         self._prefixes = [
@@ -124,8 +129,15 @@ class Replicator:
 
     def close(self) -> None:
         """Close idle connections; operations already running finish first."""
+        self._closed = True
         self._pool.close()
         self._shared.close()
+        # The lone thread's engine: now if it is idle, else by that thread when it is done.
+        if self._alone.acquire(blocking=False):
+            try:
+                self._drop_alone_engine()
+            finally:
+                self._alone.release()
 
     def __enter__(self) -> Self:
         return self
@@ -153,12 +165,16 @@ class Replicator:
         before it completed).
         """
         targets = self._targets(name, hosts)
-        try:
-            op, opened = self._prepare(name, source, targets)
-        except SourceError as error:
-            result = OperationResult("PUT", name, (), error)
-            self._log(result)
-            return result
+        opened: OpenSource | None = None
+        if type(source) is bytes:  # in memory already: nothing to open, read or close
+            op = Operation("PUT", name, targets, body=source)
+        else:
+            try:
+                op, opened = self._prepare(name, source, targets)
+            except SourceError as error:
+                result = OperationResult("PUT", name, (), error)
+                self._log(result)
+                return result
         try:
             if self._config.make_directories is True:
                 self._make_directories(targets)
@@ -170,7 +186,8 @@ class Replicator:
             self._run(again)
             return self._conclude(again, _merged(first, self._result(again)))
         finally:
-            opened.close()
+            if opened is not None:
+                opened.close()
 
     def put_many(
         self,
@@ -294,7 +311,9 @@ class Replicator:
             assert on_progress is not None
             on_progress(delivered + sum(self._sent(op) for _, op, _, _ in running.values()))
 
-        engine = self._pool.acquire()
+        alone = self._take_alone()  # the lone thread's engine, and its connections, if free
+        engine = self._alone_engine if alone else self._pool.acquire()
+        assert engine is not None
         try:
             engine.run(
                 operations(),
@@ -303,7 +322,10 @@ class Replicator:
                 on_tick=None if on_progress is None else tick,
             )
         finally:
-            self._pool.release(engine)
+            if alone:
+                self._leave_alone()
+            else:
+                self._pool.release(engine)
             for _, op, opened, _ in running.values():  # left over only when run() raised
                 if op.window is not None:
                     op.window.close()
@@ -470,24 +492,88 @@ class Replicator:
                 self._directories.difference_update(_directories_above(host_result.url))
 
     def _run(self, op: Operation) -> None:
-        """Run one operation: inline on this thread's engine when it is the only thread
-        replicating, else through the loop the others use too (see ``_shared``)."""
-        if self._busy_generation != generation():  # a forked child: no thread of the parent
-            self._busy, self._busy_lock, self._busy_generation = 0, threading.Lock(), generation()
-        with self._busy_lock:
-            self._busy += 1
-            alone = self._busy == 1
-        try:
-            if not alone and not self._shared.in_loop() and self._shared.run(op):
-                return
-            engine = self._pool.acquire()
+        """Run one operation: inline on the lone thread's engine while this thread is the
+        only one replicating, else through the loop the other threads use too (see
+        ``_shared``).
+
+        The lone thread's path is every put's, so it costs one lock taken
+        without waiting (what :meth:`_take_alone` and :meth:`_leave_alone` do,
+        written out); only threads that find company count themselves.
+        """
+        if self._generation != generation():
+            self._after_fork()
+        alone = self._alone
+        if not self._sharing and alone.acquire(blocking=False):
             try:
+                engine = self._alone_engine
+                if engine is None:
+                    engine = self._alone_engine = self._pool.acquire()  # ClosedError once closed
                 engine.run_one(op)
             finally:
-                self._pool.release(engine)
+                if self._closed:
+                    self._drop_alone_engine()
+                alone.release()
+            return
+        if self._alone_thread == threading.get_ident():
+            # This thread's own batch holds the lone engine (run_jobs making a PUT's
+            # directories): an engine of the pool's, on this thread.
+            self._run_on_pool(op)
+            return
+        with self._sharing_lock:
+            self._sharing += 1
+        try:
+            if self._shared.in_loop() or not self._shared.run(op):
+                # On the loop's own thread (a callback that replicates), or where no loop
+                # thread can start.
+                self._run_on_pool(op)
         finally:
-            with self._busy_lock:
-                self._busy -= 1
+            with self._sharing_lock:
+                self._sharing -= 1
+
+    def _run_on_pool(self, op: Operation) -> None:
+        engine = self._pool.acquire()
+        try:
+            engine.run_one(op)
+        finally:
+            self._pool.release(engine)
+
+    def _take_alone(self) -> bool:
+        """Take the lone thread's engine (``_alone_engine``) for a batch on this thread; False
+        when another thread replicates."""
+        if self._generation != generation():
+            self._after_fork()
+        if self._sharing or not self._alone.acquire(blocking=False):
+            return False
+        try:
+            if self._alone_engine is None:
+                self._alone_engine = self._pool.acquire()
+        except BaseException:
+            self._alone.release()
+            raise
+        self._alone_thread = threading.get_ident()
+        return True
+
+    def _leave_alone(self) -> None:
+        self._alone_thread = None
+        if self._closed:
+            self._drop_alone_engine()
+        self._alone.release()
+
+    def _drop_alone_engine(self) -> None:
+        """Give the lone thread's engine back to the pool, which closes it once closed."""
+        engine, self._alone_engine = self._alone_engine, None
+        if engine is not None:
+            self._pool.release(engine)
+
+    def _after_fork(self) -> None:
+        """In a forked child: no thread of the parent's runs here, and its engine is the
+        parent's (the pool keeps it, never closed, see ``_pool``)."""
+        engine, self._alone_engine = self._alone_engine, None
+        if engine is not None:
+            self._pool.release(engine)  # borrowed before the fork: kept aside, not reused
+        self._alone, self._sharing_lock, self._sharing = threading.Lock(), threading.Lock(), 0
+        self._alone_thread = None
+        self._generation = generation()
 
     def _targets(
         self, name: str, hosts: Iterable[str] | None, encoded: str | None = None
@@ -562,11 +648,12 @@ class Replicator:
         return OperationResult(op.method, op.name, op.host_results(), source_error)
 
     def _again(
-        self, op: Operation, result: OperationResult, opened: OpenSource
+        self, op: Operation, result: OperationResult, opened: OpenSource | None
     ) -> Operation | None:
         """With ``make_directories="auto"``: the PUT to send again to the hosts that
         answered 409 (a missing directory, on lighttpd, Apache, wsgidav), once their
-        directories are made; None when there is none to send."""
+        directories are made; None when there is none to send.  ``opened`` is the
+        source of a streamed PUT (a body given whole is sent again as it is)."""
         if op.method != "PUT" or self._config.make_directories != "auto":
             return None
         if result.source_error is not None:
@@ -576,7 +663,7 @@ class Replicator:
             for host in result.hosts
             if isinstance(host.error, UnexpectedStatusCode) and host.error.code == 409
         ]
-        if not targets or (op.body is None and not opened.rewind()):
+        if not targets or (op.body is None and (opened is None or not opened.rewind())):
             return None
         self._directories.difference_update(
             directory for _, url in targets for directory in _directories_above(url)
@@ -584,6 +671,7 @@ class Replicator:
         self._make_directories(targets)
         if op.body is not None:
             return Operation("PUT", op.name, targets, body=op.body)
+        assert opened is not None  # a streamed PUT's source, rewound above
         config = self._config
         window = opened.window(
             readers=len(targets), chunk_size=config.chunk_size, max_chunks=config.window_chunks

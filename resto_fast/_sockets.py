@@ -90,6 +90,12 @@ class SocketIndex:
             self._by_pair[pair] = fd
 
     @property
+    def known(self) -> dict[int, Pair | None]:
+        """Pair by socket, for every socket learnt: the loop calls :meth:`watched` only
+        for one not in it (read, never changed)."""
+        return self._by_fd
+
+    @property
     def pairs(self) -> dict[Pair, int]:
         """Socket by address pair: what the answer watches look up (read, never changed)."""
         return self._by_pair

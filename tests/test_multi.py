@@ -17,11 +17,11 @@ from typing import Any
 import pycurl
 import pytest
 
-from resto_fast import Outcome, ReplicatorConfig, UnexpectedStatusCode, _multi_py
+from resto_fast import Outcome, ReplicatorConfig, RestoError, UnexpectedStatusCode, _multi_py
 from resto_fast import _engine as engine_module
 from resto_fast import _handles as handles_module
 from resto_fast._engine import Engine
-from resto_fast._operation import Operation
+from resto_fast._kinds import FIRST_FLIGHT, KINDS
 from testbed import BlackHole, Nginx
 
 PAUSE = pycurl.READFUNC_PAUSE
@@ -408,10 +408,29 @@ def targets(hosts: list[str], name: str) -> list[tuple[str, str]]:
     return [(host, f"http://{host}/media/{name}") for host in hosts]
 
 
+def test_an_operation_knows_its_kind_and_has_no_results_until_every_host_is_done(
+    window_module: ModuleType,
+) -> None:
+    Operation = window_module.Operation
+    two = targets(["m1:80", "m2:80"], "x")
+    small = Operation("PUT", "x", two, body=b"s" * FIRST_FLIGHT)
+    assert (small.kind, small.pending, small.results) == (KINDS["PUT_SMALL"], 2, [None, None])
+    assert Operation("PUT", "x", two, body=b"l" * (FIRST_FLIGHT + 1)).kind is KINDS["PUT_BODY"]
+    window = window_module.ChunkWindow.of_buffer(b"w", readers=2)
+    assert Operation("PUT", "x", two, window=window).kind is KINDS["PUT"]
+    assert Operation("DELETE", "d", two, directory=True).kind is KINDS["DELETE_TREE"]
+    assert Operation("DELETE", "x", two).kind is KINDS["DELETE"]
+    with pytest.raises(ValueError, match="unsupported method 'PATCH'"):
+        Operation("PATCH", "x", two)
+    with pytest.raises(RestoError, match="'x' has not finished on every host"):
+        small.host_results()
+
+
 @pytest.mark.nginx
 def test_the_loop_runs_every_kind_of_request_and_makes_its_results(
     window_module: ModuleType, make_engine: Callable[[list[str]], Engine], media: Nginx
 ) -> None:
+    Operation = window_module.Operation
     engine = make_engine(media.hosts)
     hosts = media.hosts
     big = os.urandom(3 * MiB)
@@ -449,9 +468,10 @@ def test_the_loop_runs_every_kind_of_request_and_makes_its_results(
 
 @pytest.mark.nginx
 def test_the_loop_waits_on_hundreds_of_sockets(
-    make_engine: Callable[[list[str]], Engine], media: Nginx
+    window_module: ModuleType, make_engine: Callable[[list[str]], Engine], media: Nginx
 ) -> None:
     """Far more connections than the loop's first room for them: its set of sockets grows."""
+    Operation = window_module.Operation
     engine = make_engine(media.hosts)
     here = media.path(0, "here.bin")
     here.parent.mkdir(parents=True, exist_ok=True)
@@ -470,10 +490,11 @@ class Interrupted(Exception):
 
 @pytest.mark.nginx
 def test_a_signal_during_the_wait_reaches_the_caller_and_the_engine_stays_usable(
-    make_engine: Callable[[list[str]], Engine], media: Nginx
+    window_module: ModuleType, make_engine: Callable[[list[str]], Engine], media: Nginx
 ) -> None:
     """The wait is poll(2) without the GIL: a signal handler's exception must come out of
     it (as it does out of select.poll), with every transfer aborted."""
+    Operation = window_module.Operation
 
     def interrupt(signum: int, frame: object) -> None:
         raise Interrupted

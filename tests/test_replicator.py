@@ -475,6 +475,18 @@ def test_a_forked_child_makes_its_own_connections(media: Nginx) -> None:
     assert media.path(0, "child").read_bytes() == b"c"
 
 
+def test_puts_and_batches_of_one_thread_share_one_engine_and_its_connections(
+    media: Nginx,
+) -> None:
+    with Replicator(media.hosts, "/media/", concurrency=1) as replicator:
+        first = replicator.put("shared/a", b"a")
+        batch = replicator.put_many([("shared/b", b"b"), ("shared/c", b"c")])
+        last = replicator.put("shared/d", b"d")
+    assert [r.new_connections for r in first] == [1, 1, 1]
+    assert [r.new_connections for result in batch for r in result] == [0] * 6
+    assert [r.new_connections for r in last] == [0, 0, 0]
+
+
 def test_closed_replicator_refuses_work(media: Nginx) -> None:
     replicator = Replicator(media.hosts, "/media/")
     replicator.close()

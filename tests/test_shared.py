@@ -7,6 +7,7 @@ import io
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -44,6 +45,21 @@ def in_threads(count: int, work: Callable[[int], object]) -> list[BaseException]
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "threads still waiting: a deadlock"
     return errors
+
+
+class Held(io.BytesIO):
+    """A large source that holds its put after the first chunk: ``inside`` is set then, and
+    the read goes on once ``release`` is (a put that stays running while a test acts)."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.inside, self.release = threading.Event(), threading.Event()
+
+    def readinto(self, buffer: Any) -> int:
+        if self.tell():
+            self.inside.set()
+            self.release.wait(30)
+        return super().readinto(buffer)
 
 
 @pytest.fixture
@@ -155,6 +171,37 @@ def test_a_forked_child_runs_its_own_loop(media: Nginx, quick_idle: None) -> Non
         assert media.path(1, f"c/{index}").read_bytes() == b"c"
 
 
+def test_a_fork_while_a_thread_runs_alone_leaves_the_child_free_to_replicate(
+    media: Nginx, quick_idle: None
+) -> None:
+    """The parent's lone thread holds its engine, and the lock that says so, across the
+    fork: the child must neither wait for that lock nor send on the parent's connections."""
+    source = Held(b"h" * 4 * MiB)
+    with Replicator(media.hosts, "/media/") as replicator:
+        replicator.put("before.txt", b"p").raise_for_failures()  # the lone engine connects
+        held = threading.Thread(target=replicator.put, args=("held.bin", source), daemon=True)
+        held.start()
+        assert source.inside.wait(10)
+        with warnings.catch_warnings():  # 3.12+: a fork of a process with threads warns
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # the child
+            try:
+                result = replicator.put("child.txt", b"c")
+                fresh = [r.new_connections for r in result] == [1, 1, 1]
+                os._exit(0 if result.ok and fresh and loop_threads() == [] else 1)
+            except BaseException:
+                os._exit(2)
+        _, status = os.waitpid(pid, 0)
+        source.release.set()
+        held.join(30)
+        assert os.waitstatus_to_exitcode(status) == 0
+        after = replicator.put("after.txt", b"p").raise_for_failures()
+    assert [r.new_connections for r in after] == [0, 0, 0]  # the parent's connections survived
+    assert media.path(2, "child.txt").read_bytes() == b"c"
+    assert media.path(2, "held.bin").read_bytes() == b"h" * 4 * MiB
+
+
 def test_after_close_threads_are_refused_and_the_loop_ends(media: Nginx, quick_idle: None) -> None:
     replicator = Replicator(media.hosts, "/media/")
     assert in_threads(4, lambda i: replicator.put(f"x/{i}", b"x").raise_for_failures()) == []
@@ -219,30 +266,19 @@ def test_where_no_thread_can_start_a_hand_over_runs_on_the_callers_thread(
     fake.__dict__.update(vars(threading))
     fake.Thread = NoThread  # type: ignore[attr-defined]
     monkeypatch.setattr(_shared, "threading", fake)
-    inside, release = threading.Event(), threading.Event()
-
-    class Blocking(io.BytesIO):
-        """A large file that holds its put (running inline: it was alone) after a chunk."""
-
-        def readinto(self, buffer: Any) -> int:
-            if self.tell():
-                inside.set()
-                release.wait(30)
-            return super().readinto(buffer)
-
     with Replicator(media.hosts, "/media/") as replicator:
         results: dict[str, OperationResult] = {}
-        source = Blocking(b"b" * 4 * MiB)
+        source = Held(b"b" * 4 * MiB)  # its put runs inline: it was alone
         held = threading.Thread(
             target=lambda: results.setdefault("held", replicator.put("held.bin", source)),
             daemon=True,
         )
         held.start()
-        assert inside.wait(10)
+        assert source.inside.wait(10)
         # Not alone now: this put is handed over, refused, and run here.
         results["second"] = replicator.put("second.bin", b"second")
         results["third"] = replicator.put("third.bin", b"third")  # refused again, not stuck
-        release.set()
+        source.release.set()
         held.join(30)
     assert not held.is_alive()
     assert all(result.ok for result in results.values())
