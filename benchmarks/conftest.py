@@ -9,6 +9,7 @@ case to a quick check that the benchmarks still run (CI does that).
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -91,8 +92,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     write = terminalreporter.write_line
     write("")
     write("resto_fast benchmark summary (medians; CPU is user+sys of the replicating process)")
+    # Columns as wide as their longest entry: the in-process cases have long names.
+    shown = [(case, name) for case, contenders in _RESULTS.items() for name in contenders]
+    case_width = max(len("case"), *(len(case) for case, _ in shown)) + 2
+    name_width = max(len("contender"), *(len(name) for _, name in shown)) + 2
     header = (
-        f"{'case':<28}{'contender':<18}{'files/s':>10}{'MB/s':>10}{'CPU/copy':>12}{'peak RSS':>11}"
+        f"{'case':<{case_width}}{'contender':<{name_width}}"
+        f"{'files/s':>10}{'MB/s':>10}{'CPU/copy':>12}{'peak RSS':>11}"
     )
     write(header)
     write("-" * len(header))
@@ -101,9 +107,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         for name, rounds in contenders.items():
             if not rounds.wall:
                 continue
+            rss = "-" if math.isnan(rounds.peak_rss) else f"{rounds.peak_rss:.1f}MiB"
             write(
-                f"{case:<28}{name:<18}{rounds.files_per_s:>10.0f}{rounds.mb_per_s:>10.1f}"
-                f"{rounds.cpu_per_copy_us:>10.0f}us{rounds.peak_rss:>8.1f}MiB"
+                f"{case:<{case_width}}{name:<{name_width}}{rounds.files_per_s:>10.0f}"
+                f"{rounds.mb_per_s:>10.1f}{rounds.cpu_per_copy_us:>10.0f}us{rss:>11}"
             )
         summary[case] = {name: r.as_dict() for name, r in contenders.items() if r.wall}
         # Each case's first contender is resto_fast's: the others are compared with it.
@@ -118,7 +125,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 continue
             files_ratio = _ratio(engine.files_per_s, other.files_per_s)
             write(
-                f"{'':<28}{engine_name} vs {other_name}: files/s {files_ratio},"
+                f"{'':<{case_width}}{engine_name} vs {other_name}: files/s {files_ratio},"
                 f" MB/s {_ratio(engine.mb_per_s, other.mb_per_s)},"
                 f" CPU/copy {_ratio(engine.cpu_per_copy_us, other.cpu_per_copy_us)}"
             )
