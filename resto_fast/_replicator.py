@@ -165,16 +165,12 @@ class Replicator:
         before it completed).
         """
         targets = self._targets(name, hosts)
-        opened: OpenSource | None = None
-        if type(source) is bytes:  # in memory already: nothing to open, read or close
-            op = Operation("PUT", name, targets, body=source)
-        else:
-            try:
-                op, opened = self._prepare(name, source, targets)
-            except SourceError as error:
-                result = OperationResult("PUT", name, (), error)
-                self._log(result)
-                return result
+        try:
+            op, opened = self._prepare(name, source, targets)
+        except SourceError as error:
+            result = OperationResult("PUT", name, (), error)
+            self._log(result)
+            return result
         try:
             if self._config.make_directories is True:
                 self._make_directories(targets)
@@ -209,16 +205,18 @@ class Replicator:
         """
         batch = list(items)
         chosen = None if hosts is None else tuple(hosts)
-        target_lists = [self._targets(name, chosen) for name, _ in batch]  # names checked
         if self._config.make_directories is True:
-            for targets in target_lists:
-                self._make_directories(targets)
+            for name, _ in batch:
+                self._make_directories(self._targets(name, chosen))  # names checked
+        else:
+            for name, _ in batch:
+                encode_name(name)  # every name checked before the first request
         jobs = [Job("PUT", name, chosen, source) for name, source in batch]
-        index = {id(job): position for position, job in enumerate(jobs)}
+        index = {job: position for position, job in enumerate(jobs)}  # jobs hash by identity
         results: list[OperationResult | None] = [None] * len(batch)
 
         def conclude(job: Job, result: OperationResult) -> None:
-            results[index[id(job)]] = result
+            results[index[job]] = result
             if on_result is not None:
                 on_result(result)
 
@@ -251,12 +249,15 @@ class Replicator:
         with ``"auto"``, after a host refused it with 409, and it goes again
         to those hosts through the same loop.
         """
-        # By id(op): the job, its operation, its opened source, and for a PUT sent again,
-        # the first attempt's result.
-        running: dict[int, tuple[Job, Operation, OpenSource | None, OperationResult | None]] = {}
+        # By operation (they hash by identity): its job, itself, its opened source (None for
+        # a body given whole), and for a PUT sent again, the first attempt's result.
+        running: dict[
+            Operation, tuple[Job, Operation, OpenSource | None, OperationResult | None]
+        ] = {}
         again: list[Operation] = []  # PUTs to send again, their directories made
         delivered = 0
         make_directories = self._config.make_directories is True and not directories_made
+        send_again = self._config.make_directories == "auto"
 
         def operations() -> Iterator[Operation | None]:
             for job in jobs:
@@ -284,19 +285,19 @@ class Replicator:
                     op = Operation(
                         job.method, job.name, targets, sinks=job.sinks, directory=job.directory
                     )
-                running[id(op)] = (job, op, opened, None)
+                running[op] = (job, op, opened, None)
                 yield op
             while running or again:  # PUTs being sent may yet have to go again
                 yield again.pop() if again else None
 
         def finished(op: Operation) -> None:
             nonlocal delivered
-            job, _, opened, first = running.pop(id(op))
+            job, _, opened, first = running.pop(op)
             result = self._result(op)
-            if first is None and opened is not None:
+            if first is None and send_again:
                 retry = self._again(op, result, opened)
                 if retry is not None:
-                    running[id(retry)] = (job, retry, opened, result)
+                    running[retry] = (job, retry, opened, result)
                     again.append(retry)
                     return
             if opened is not None:
@@ -304,7 +305,9 @@ class Replicator:
             if first is not None:
                 result = _merged(first, result)
             result = self._conclude(op, result, warn=job.warn)
-            delivered += sum(host.transferred for host in result.hosts)
+            if on_progress is not None:
+                for host in result.hosts:
+                    delivered += host.transferred
             on_result(job, result)
 
         def tick() -> None:
@@ -606,12 +609,15 @@ class Replicator:
 
     def _prepare(
         self, name: str, source: Source, targets: list[tuple[str, str]]
-    ) -> tuple[Operation, OpenSource]:
+    ) -> tuple[Operation, OpenSource | None]:
         """Open a source and make its PUT; :class:`SourceError` when it cannot be read.
 
-        A file that fits in one chunk, or ``bytes`` already in memory, is read
-        here and goes to libcurl whole; a larger one streams through a window.
+        ``bytes`` already in memory go to libcurl whole, with nothing opened
+        (None); a file that fits in one chunk is read here and goes whole too;
+        a larger one streams through a window.
         """
+        if type(source) is bytes:
+            return Operation("PUT", name, targets, body=source), None
         opened = self._open(name, source)
         config = self._config
         try:
