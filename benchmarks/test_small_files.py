@@ -5,7 +5,9 @@ on these shared machines fall on all of them alike (see ``test_large_file``).
 ``pycurl-bare`` is the floor: libcurl and the kernel alone, with nothing of
 the engine around them.  Child processes of 1,000 puts move by several µs
 per copy between runs; ``test_against_pycurl_bare_in_process`` gives the
-steady ratio: both in this process, warm, rounds interleaved.
+steady ratio: both in this process, warm, rounds interleaved, with a third
+contender, the same requests on libcurl's socket interface as the engine
+drives it (``pycurl-sockets``): the floor of that design.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable
 import pytest
 
 from benchmarks.conftest import SMOKE, rotated, rounds_for, run_child
-from benchmarks.contenders import bare_pycurl
+from benchmarks.contenders import bare_pycurl, socket_pycurl
 from benchmarks.measure import cpu_seconds
 from resto_fast import Replicator
 from testbed import Nginx
@@ -66,9 +68,11 @@ def test_against_pycurl_bare_in_process(benchmark, bench_nginx: Nginx, case: str
     data = bytes(range(256)) * (SIZE // 256)
     replicator = Replicator(targets, "/media/", timeout=30)
     engine, bare = "engine, in process", "pycurl-bare, in process"
+    sockets = "pycurl-sockets, in process"
     saves: dict[str, Callable[[str], object]] = {
         engine: lambda name: replicator.put(name, data),
         bare: bare_pycurl(targets, data),
+        sockets: socket_pycurl(targets, data),
     }
     rounds = {
         name: rounds_for(
@@ -77,6 +81,7 @@ def test_against_pycurl_bare_in_process(benchmark, bench_nginx: Nginx, case: str
         for name in saves
     }
     ratios: list[float] = []
+    socket_ratios: list[float] = []
     order = itertools.count()
 
     def one(name: str, prefix: str) -> float:
@@ -95,6 +100,7 @@ def test_against_pycurl_bare_in_process(benchmark, bench_nginx: Nginx, case: str
             name: one(name, f"p{index}-{n}") for n, name in enumerate(rotated(list(saves), index))
         }
         ratios.append(spent[engine] / spent[bare])
+        socket_ratios.append(spent[engine] / spent[sockets])
 
     for n, save in enumerate(saves.values()):  # connections, handles, the interpreter's caches
         for warm in range(min(files, 200)):
@@ -102,3 +108,4 @@ def test_against_pycurl_bare_in_process(benchmark, bench_nginx: Nginx, case: str
     benchmark.pedantic(one_round, rounds=ROUNDS + 2, iterations=1)
     replicator.close()
     benchmark.extra_info["engine_over_bare_cpu"] = round(statistics.median(ratios), 3)
+    benchmark.extra_info["engine_over_sockets_cpu"] = round(statistics.median(socket_ratios), 3)
