@@ -171,7 +171,7 @@ class Engine:
                             on_done(op)
                     done.clear()
                     continue
-                wake_by = min(next_stall_check, next_tick)
+                wake_by = next_stall_check if next_stall_check < next_tick else next_tick
                 if not in_flight:
                     if exhausted:
                         return

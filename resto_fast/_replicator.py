@@ -664,10 +664,10 @@ class Replicator:
             return None
         if result.source_error is not None:
             return None
-        targets = [
+        targets = [  # the status first: it rules out every host that was not refused, cheaply
             (host.host, host.url)
             for host in result.hosts
-            if isinstance(host.error, UnexpectedStatusCode) and host.error.code == 409
+            if host.status == 409 and isinstance(host.error, UnexpectedStatusCode)
         ]
         if not targets or (op.body is None and (opened is None or not opened.rewind())):
             return None
