@@ -4,10 +4,10 @@ libcurl handles must never be used by two threads at once, and a child
 process must never use (or even clean up) handles made by its parent: their
 sockets, and TLS sessions, are shared with the parent until one side closes
 them.  So an engine is borrowed by one thread at a time and given back when
-it is done: the replicator's lone-thread engine (held while one thread
-replicates alone, see ``Replicator._run``), a batch's, or one for a call made
-from inside another; threads replicating at the same moment share the loop
-of ``_shared`` instead.
+it is done: the replicator's lone-thread engine (kept by the replicator,
+used by whichever thread replicates alone; see ``Replicator._run``), a
+batch's, or one for a call made from inside another; threads replicating at
+the same moment share the loop of ``_shared`` instead.
 
 After ``fork()``, the child drops every engine inherited from its parent
 without closing it (closing would shut the parent's connections, and send
