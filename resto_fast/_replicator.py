@@ -500,8 +500,10 @@ class Replicator:
         ``_shared``).
 
         The lone thread's path is every put's, so it costs one lock taken
-        without waiting (what :meth:`_take_alone` and :meth:`_leave_alone` do,
-        written out); only threads that find company count themselves.
+        without waiting (:meth:`_take_alone` written out, without noting the
+        thread: a call from inside this operation's own callbacks, a sink that
+        replicates, goes to the shared loop); only threads that find company
+        count themselves.
         """
         if self._generation != generation():
             self._after_fork()
