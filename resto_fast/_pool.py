@@ -44,12 +44,12 @@ class EnginePool:
         self._idle: list[Engine] = []
         self._lock = threading.Lock()
         self._generation = _generation
-        self._closed = False
+        self.closed = False  # read without the lock by the replicator's lone thread
         _POOLS.add(self)
 
     def acquire(self) -> Engine:
         """Borrow an engine for one operation (or one batch) in this thread."""
-        if self._closed:
+        if self.closed:
             raise ClosedError("the replicator is closed: make a new one")
         if self._generation != _generation:
             self._forget_inherited()
@@ -66,7 +66,7 @@ class EnginePool:
             _INHERITED.append(engine)
             return
         with self._lock:
-            if not self._closed:
+            if not self.closed:
                 self._idle.append(engine)
                 return
         engine.close()
@@ -78,7 +78,7 @@ class EnginePool:
     def close(self) -> None:
         """Close the idle engines; engines still lent out close when given back."""
         with self._lock:
-            self._closed = True
+            self.closed = True
             idle, self._idle = self._idle, []
         if self._generation == _generation:
             for engine in idle:

@@ -98,7 +98,6 @@ class Replicator:
         self._alone = threading.Lock()
         self._alone_engine: Engine | None = None
         self._alone_thread: int | None = None  # the thread running a batch on it
-        self._closed = False
         self._sharing = 0  # threads handing operations to the shared loop right now
         self._sharing_lock = threading.Lock()
         self._generation = generation()
@@ -129,15 +128,9 @@ class Replicator:
 
     def close(self) -> None:
         """Close idle connections; operations already running finish first."""
-        self._closed = True
         self._pool.close()
         self._shared.close()
-        # The lone thread's engine: now if it is idle, else by that thread when it is done.
-        if self._alone.acquire(blocking=False):
-            try:
-                self._drop_alone_engine()
-            finally:
-                self._alone.release()
+        self._close_alone_engine()
 
     def __enter__(self) -> Self:
         return self
@@ -315,8 +308,7 @@ class Replicator:
             on_progress(delivered + sum(self._sent(op) for _, op, _, _ in running.values()))
 
         alone = self._take_alone()  # the lone thread's engine, and its connections, if free
-        engine = self._alone_engine if alone else self._pool.acquire()
-        assert engine is not None
+        engine = alone or self._pool.acquire()
         try:
             engine.run(
                 operations(),
@@ -325,7 +317,7 @@ class Replicator:
                 on_tick=None if on_progress is None else tick,
             )
         finally:
-            if alone:
+            if alone is not None:
                 self._leave_alone()
             else:
                 self._pool.release(engine)
@@ -515,9 +507,9 @@ class Replicator:
                     engine = self._alone_engine = self._pool.acquire()  # ClosedError once closed
                 engine.run_one(op)
             finally:
-                if self._closed:
-                    self._drop_alone_engine()
                 alone.release()
+                if self._pool.closed:
+                    self._close_alone_engine()
             return
         if self._alone_thread == threading.get_ident():
             # This thread's own batch holds the lone engine (run_jobs making a PUT's
@@ -542,13 +534,13 @@ class Replicator:
         finally:
             self._pool.release(engine)
 
-    def _take_alone(self) -> bool:
-        """Take the lone thread's engine (``_alone_engine``) for a batch on this thread; False
-        when another thread replicates."""
+    def _take_alone(self) -> Engine | None:
+        """Take the lone thread's engine for a batch on this thread (give it back with
+        :meth:`_leave_alone`); None when another thread replicates."""
         if self._generation != generation():
             self._after_fork()
         if self._sharing or not self._alone.acquire(blocking=False):
-            return False
+            return None
         try:
             if self._alone_engine is None:
                 self._alone_engine = self._pool.acquire()
@@ -556,19 +548,26 @@ class Replicator:
             self._alone.release()
             raise
         self._alone_thread = threading.get_ident()
-        return True
+        return self._alone_engine
 
     def _leave_alone(self) -> None:
         self._alone_thread = None
-        if self._closed:
-            self._drop_alone_engine()
         self._alone.release()
+        if self._pool.closed:
+            self._close_alone_engine()
 
-    def _drop_alone_engine(self) -> None:
-        """Give the lone thread's engine back to the pool, which closes it once closed."""
-        engine, self._alone_engine = self._alone_engine, None
-        if engine is not None:
-            self._pool.release(engine)
+    def _close_alone_engine(self) -> None:
+        """Close the lone thread's engine unless a thread runs on it.  That thread calls this
+        again once it has let go (after closing, whichever of the two comes second
+        finds the lock free), so the engine is closed either way."""
+        if not self._alone.acquire(blocking=False):
+            return
+        try:
+            engine, self._alone_engine = self._alone_engine, None
+            if engine is not None:
+                self._pool.release(engine)  # the pool is closed: it closes the engine
+        finally:
+            self._alone.release()
 
     def _after_fork(self) -> None:
         """In a forked child: no thread of the parent's runs here, and its engine is the

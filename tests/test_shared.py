@@ -202,6 +202,23 @@ def test_a_fork_while_a_thread_runs_alone_leaves_the_child_free_to_replicate(
     assert media.path(2, "held.bin").read_bytes() == b"h" * 4 * MiB
 
 
+def test_a_close_during_a_lone_put_lets_it_finish_then_closes_its_engine(media: Nginx) -> None:
+    source = Held(b"c" * 4 * MiB)
+    replicator = Replicator(media.hosts, "/media/")
+    results: list[OperationResult] = []
+    held = threading.Thread(target=lambda: results.append(replicator.put("c.bin", source)))
+    held.start()
+    assert source.inside.wait(10)
+    replicator.close()  # the put runs on the lone engine: closed when it lets go
+    source.release.set()
+    held.join(30)
+    assert [result.ok for result in results] == [True]
+    assert replicator._alone_engine is None
+    with pytest.raises(ClosedError):
+        replicator.put("after.bin", b"x")
+    assert media.path(1, "c.bin").read_bytes() == b"c" * 4 * MiB
+
+
 def test_after_close_threads_are_refused_and_the_loop_ends(media: Nginx, quick_idle: None) -> None:
     replicator = Replicator(media.hosts, "/media/")
     assert in_threads(4, lambda i: replicator.put(f"x/{i}", b"x").raise_for_failures()) == []
