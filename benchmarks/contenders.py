@@ -17,6 +17,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from benchmarks.measure import cpu_seconds, peak_rss_mib
 from resto_fast import BUFFER_IMPLEMENTATION, Replicator
@@ -55,6 +56,20 @@ def small(contender: str, hosts: list[str], count: int, size: int, prefix: str) 
     report(time.perf_counter() - started, cpu_seconds() - cpu)
 
 
+def _floor_handles(hosts: list[str]) -> list[tuple[str, Any]]:
+    """(URL prefix, handle) per host for the floors: a PUT with nothing else set."""
+    import pycurl
+
+    handles = []
+    for host in hosts:
+        handle = pycurl.Curl()
+        handle.setopt(pycurl.CUSTOMREQUEST, "PUT")
+        handle.setopt(pycurl.HTTPHEADER, ["Expect:", "Accept:", "Content-Type:"])
+        handle.setopt(pycurl.WRITEFUNCTION, lambda chunk: None)
+        handles.append((f"http://{host}{BASE_PATH}", handle))
+    return handles
+
+
 def bare_pycurl(hosts: list[str], data: bytes):
     """The floor: a CurlMulti loop with nothing around it (no results, checks or timeouts).
 
@@ -64,13 +79,7 @@ def bare_pycurl(hosts: list[str], data: bytes):
     import pycurl
 
     multi = pycurl.CurlMulti()
-    handles = []
-    for host in hosts:
-        handle = pycurl.Curl()
-        handle.setopt(pycurl.CUSTOMREQUEST, "PUT")
-        handle.setopt(pycurl.HTTPHEADER, ["Expect:", "Accept:", "Content-Type:"])
-        handle.setopt(pycurl.WRITEFUNCTION, lambda chunk: None)
-        handles.append((f"http://{host}{BASE_PATH}", handle))
+    handles = _floor_handles(hosts)
 
     def save(name: str) -> None:
         for prefix, handle in handles:
@@ -119,13 +128,7 @@ def socket_pycurl(hosts: list[str], data: bytes):
             poll.register(fd, interest[what])
 
     multi.setopt(pycurl.M_SOCKETFUNCTION, on_socket)
-    handles = []
-    for host in hosts:
-        handle = pycurl.Curl()
-        handle.setopt(pycurl.CUSTOMREQUEST, "PUT")
-        handle.setopt(pycurl.HTTPHEADER, ["Expect:", "Accept:", "Content-Type:"])
-        handle.setopt(pycurl.WRITEFUNCTION, lambda chunk: None)
-        handles.append((f"http://{host}{BASE_PATH}", handle))
+    handles = _floor_handles(hosts)
 
     def save(name: str) -> None:
         for prefix, handle in handles:
