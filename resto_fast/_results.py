@@ -71,9 +71,13 @@ class HostResult:
         return self.outcome is not Outcome.FAILED and self.outcome is not Outcome.SKIPPED
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class OperationResult:
-    """One operation (a file put or deleted) across every host it was sent to."""
+    """One operation (a file put or deleted) across every host it was sent to.
+
+    A record to read, not to change, made once per file: not frozen, as
+    :class:`HostResult` is not (a frozen ``__init__`` costs four times as much).
+    """
 
     method: str
     name: str
@@ -83,7 +87,12 @@ class OperationResult:
     @property
     def ok(self) -> bool:
         """True when every host succeeded (warnings included) and the source was read."""
-        return self.source_error is None and all(result.ok for result in self.hosts)
+        if self.source_error is not None:
+            return False
+        for result in self.hosts:  # noqa: SIM110  (all() and its generator: twice the cost)
+            if not result.ok:
+                return False
+        return True
 
     @property
     def failures(self) -> dict[str, HostError]:
@@ -110,6 +119,8 @@ class OperationResult:
         """
         if self.source_error is not None:
             raise self.source_error
+        if self.ok:  # every save of a storage asks: the common answer without a dict
+            return self
         failures = self.failures
         if failures:
             raise ReplicationError(
