@@ -169,6 +169,8 @@ class Replicator:
                 self._make_directories(targets)
             self._run(op)
             first = self._result(op)
+            if _all_created(first):  # most puts: nothing to log, to send again or to forget
+                return first
             again = self._again(op, first, opened)
             if again is None:
                 return self._conclude(op, first)
@@ -287,7 +289,8 @@ class Replicator:
             nonlocal delivered
             job, _, opened, first = running.pop(op)
             result = self._result(op)
-            if first is None and send_again:
+            created = first is None and _all_created(result)  # nothing to send again or log
+            if not created and first is None and send_again:
                 retry = self._again(op, result, opened)
                 if retry is not None:
                     running[retry] = (job, retry, opened, result)
@@ -297,7 +300,8 @@ class Replicator:
                 opened.close()
             if first is not None:
                 result = _merged(first, result)
-            result = self._conclude(op, result, warn=job.warn)
+            if not created:
+                result = self._conclude(op, result, warn=job.warn)
             if on_progress is not None:
                 for host in result.hosts:
                     delivered += host.transferred
@@ -500,7 +504,7 @@ class Replicator:
         if self._generation != generation():
             self._after_fork()
         alone = self._alone
-        if not self._sharing and alone.acquire(blocking=False):
+        if not self._sharing and alone.acquire(False):  # positional: no keyword parsing
             try:
                 engine = self._alone_engine
                 if engine is None:
@@ -831,6 +835,18 @@ class Replicator:
             exc_info=error if self._config.log_tracebacks else None,
             extra=log_extra(method, name, error.host),
         )
+
+
+def _all_created(result: OperationResult) -> bool:
+    """Whether every host created its copy from a source read whole: a result that
+    :meth:`Replicator._conclude` would neither log nor act on (a loop, not all(): every
+    put asks)."""
+    if result.source_error is not None:
+        return False
+    for host in result.hosts:  # noqa: SIM110
+        if host.outcome is not Outcome.CREATED:
+            return False
+    return True
 
 
 def _merged(first: OperationResult, again: OperationResult) -> OperationResult:
