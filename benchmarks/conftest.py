@@ -33,7 +33,9 @@ def bench_nginx() -> Iterator[Nginx]:
         pytest.fail("nginx is not installed (scripts/bench installs it)")
     workdir = scratch_dir("resto-bench-nginx-")
     try:
-        with Nginx(workdir, count=12, workers=2, status_hosts=(), body_buffer="1m") as nginx:
+        with Nginx(
+            workdir, count=12, workers=2, status_hosts=(), body_buffer="1m", reuseport=True
+        ) as nginx:
             yield nginx
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

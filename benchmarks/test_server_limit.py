@@ -7,12 +7,16 @@ nginx (and this machine, which runs client and servers on 2 cores) can take.
 The figure that matters is the ratio, put_many's host-copies a second over
 wrk's; the target is 0.7.
 
-Each round opens fresh connections for both: on 2 cores shared by the client
-and nginx's two workers, how the connections fall between the workers (all
-on one, or split) moves either client's rate by a quarter, so a replicator
-kept across rounds drew once for the whole run (ratios of 0.59-0.63 in some
-runs, 0.78-0.88 in others, the same code).  The median of five draws each is
-what is compared.
+Each round opens fresh connections for both, and the hosts listen with
+``reuseport`` (each nginx worker has its own accept queue, and the kernel
+spreads connections over them).  On 2 cores shared by the client and
+nginx's two workers, how the connections fall between the workers moves
+either client's rate by a quarter.  With one shared accept queue, the
+workers took them unevenly, at times all on one: a replicator kept across
+rounds drew once for the whole run (ratios of 0.59-0.63 in some runs,
+0.78-0.88 in others, the same code), and even with fresh connections every
+round, single rounds ran from 0.58 to 1.05.  Spread by the kernel, rounds
+fall within 0.68-0.83.  The median of five rounds is what is compared.
 """
 
 from __future__ import annotations

@@ -79,7 +79,13 @@ _LOG_FORMAT = (
 
 
 class Nginx(Daemon):
-    """An nginx master serving ``count`` media hosts on loopback, in ``workdir``."""
+    """An nginx master serving ``count`` media hosts on loopback, in ``workdir``.
+
+    ``reuseport`` gives each worker its own accept queue on the media hosts'
+    ports, the kernel spreading connections over them: the benchmarks use it,
+    since with one shared queue the workers take connections unevenly, and
+    which worker serves a client's connections moves its rate by a quarter.
+    """
 
     stop_signal = signal.SIGQUIT  # graceful: workers finish what they are writing
 
@@ -93,6 +99,7 @@ class Nginx(Daemon):
         body_buffer: str = "128k",
         tls: bool = False,
         private: bool = False,
+        reuseport: bool = False,
     ) -> None:
         self.binary = find_nginx()
         if self.binary is None:
@@ -104,6 +111,7 @@ class Nginx(Daemon):
         self.body_buffer = body_buffer
         self.tls = tls or private
         self.private = private
+        self.reuseport = reuseport
         self.private_ports: dict[str, int] = {}
         self.dav_ext = find_dav_ext_module(self.binary)
         self.ports: list[int] = []
@@ -185,7 +193,11 @@ class Nginx(Daemon):
         """Empty every root and forget the requests logged so far."""
         for index in range(self.count):
             root = self.root(index)
-            shutil.rmtree(root, ignore_errors=True)
+            for _ in range(50):  # a request still being written (wrk stopped mid-flight) can
+                shutil.rmtree(root, ignore_errors=True)  # make a directory under rmtree
+                if not root.exists():
+                    break
+                time.sleep(0.02)
             root.mkdir(parents=True)
         self.clear_log()
 
@@ -302,7 +314,10 @@ class Nginx(Daemon):
         media = f"dav_methods PUT DELETE; {propfind} create_full_put_path on;"
         # (root index, listen, the location's WebDAV directives)
         listens = (
-            [(index, f"127.0.0.1:{port}", media) for index, port in enumerate(self.ports)]
+            [
+                (index, f"127.0.0.1:{port}{' reuseport' if self.reuseport else ''}", media)
+                for index, port in enumerate(self.ports)
+            ]
             + [(index, f"127.0.0.1:{port} ssl", media) for index, port in enumerate(self.tls_ports)]
             + [
                 (
