@@ -2,9 +2,10 @@
 
 A child per round keeps the figures clean: its peak RSS is its own (not the
 test runner's), and one contender's threads or buffers never weigh on
-another.  The child times only the replication (after imports and, for the
-engine, one warm-up request per host: an application server's replicator is
-long-lived), and prints one JSON line: wall seconds, CPU seconds, peak RSS.
+another.  The child times only the replication, after imports and warm-up
+requests (small files: every contender's first saves; large: the engine's
+one request per host), since an application server's replicator is
+long-lived; it prints one JSON line: wall seconds, CPU seconds, peak RSS.
 
     python -m benchmarks.contenders CONTENDER small HOSTS_JSON COUNT SIZE PREFIX
     python -m benchmarks.contenders CONTENDER large HOSTS_JSON PATH NAME
@@ -23,6 +24,7 @@ from benchmarks.measure import cpu_seconds, peak_rss_mib
 from resto_fast import BUFFER_IMPLEMENTATION, Replicator
 
 BASE_PATH = "/media/"
+WARM_SAVES = 20  # small files: saved untimed by every contender before the timed ones
 
 
 def _replicator(contender: str, hosts: list[str]) -> Replicator:
@@ -50,6 +52,8 @@ def small(contender: str, hosts: list[str], count: int, size: int, prefix: str) 
         def save(name: str) -> None:
             replicator.put(name, data).raise_for_failures()
 
+    for index in range(WARM_SAVES):  # every contender's connections made, code paths warm
+        save(f"{prefix}/warm-{index}.bin")
     cpu, started = cpu_seconds(), time.perf_counter()
     for name in names:
         save(name)
