@@ -838,8 +838,8 @@ class Replicator:
 
 
 def _all_created(result: OperationResult) -> bool:
-    """Whether every host created its copy from a source read whole: a result that
-    :meth:`Replicator._conclude` would neither log nor act on (a loop, not all(): every
+    """Whether every host answered "created" and the source, if any, was read whole: a
+    result there is nothing to log, send again or forget for (a loop, not all(): every
     put asks)."""
     if result.source_error is not None:
         return False

@@ -98,6 +98,29 @@ def test_put_over_an_existing_file_replaces_it_with_a_warning(
     assert all("'a.txt'" in r.getMessage() and "replaced" in r.getMessage() for r in warnings)
 
 
+def test_only_the_copies_that_replaced_a_file_warn_in_a_put_and_a_batch(
+    media: Nginx, replicator: Replicator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A result whose copies were all created logs nothing and returns at once; one
+    replaced copy among created ones still warns, once, from put and from put_many."""
+    replicator.put("one.txt", b"old", hosts=[media.hosts[1]])
+    replicator.put("batch/b.txt", b"old", hosts=[media.hosts[2]])
+    with caplog.at_level(logging.DEBUG, logger="resto_fast"):
+        created = replicator.put("fresh.txt", b"new")
+        mixed = replicator.put("one.txt", b"new")
+        batch = replicator.put_many((f"batch/{n}.txt", b"new") for n in "abc")
+    assert created.ok
+    assert [r.outcome for r in created] == [Outcome.CREATED] * 3
+    assert [r.outcome for r in mixed] == [Outcome.CREATED, Outcome.REPLACED, Outcome.CREATED]
+    assert [r.outcome for r in batch[1]] == [Outcome.CREATED, Outcome.CREATED, Outcome.REPLACED]
+    assert all(r.outcome is Outcome.CREATED for result in (batch[0], batch[2]) for r in result)
+    logged = [(r.levelno, r.resto_host, r.resto_name) for r in caplog.records]  # type: ignore[attr-defined]
+    assert logged == [
+        (logging.WARNING, media.hosts[1], "one.txt"),
+        (logging.WARNING, media.hosts[2], "batch/b.txt"),
+    ]
+
+
 def test_a_zero_byte_file(media: Nginx, replicator: Replicator) -> None:
     replicator.put("empty", b"").raise_for_failures()
     assert all(media.path(i, "empty").read_bytes() == b"" for i in range(3))
