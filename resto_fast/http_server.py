@@ -404,6 +404,10 @@ class TestHttpServer(ThreadingHTTPServer):
     __test__ = False  # not a pytest test class, despite its name
     daemon_threads = True
     block_on_close = False
+    # socketserver listens with a backlog of 5: a replicator opening more connections at
+    # once (a sync lists and uploads on several) lost SYNs and waited the kernel's
+    # 1-second retransmit.  The kernel caps this at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(
         self,

@@ -136,6 +136,23 @@ def test_port_zero_picks_a_free_port_and_stop_closes_connections() -> None:
     connection.close()
 
 
+def test_many_connections_at_once_are_taken_without_waiting_to_be_accepted() -> None:
+    """The listen backlog holds what a replicator opens at once: 64 connections complete
+    their handshakes before the server accepts any (with socketserver's backlog of 5,
+    the rest waited a second for the kernel to send their SYN again)."""
+    server = TestHttpServer("127.0.0.1", 0)  # listening, not serving: nothing is accepted
+    clients: list[socket.socket] = []
+    try:
+        for _ in range(64):
+            client = socket.create_connection(("127.0.0.1", server.port), timeout=0.5)
+            clients.append(client)
+        assert len(clients) == 64
+    finally:
+        for client in clients:
+            client.close()
+        server.server_close()
+
+
 def test_run_blocks_until_stop_from_another_thread() -> None:
     import threading
 
