@@ -669,12 +669,7 @@ class Replicator:
             return None
         if result.source_error is not None:
             return None
-        for host in result.hosts:  # every PUT comes here: a loop finds no 409 cheapest
-            if host.status == 409:
-                break
-        else:
-            return None
-        targets = [
+        targets = [  # the status first: it rules out every host that was not refused, cheaply
             (host.host, host.url)
             for host in result.hosts
             if host.status == 409 and isinstance(host.error, UnexpectedStatusCode)
