@@ -60,8 +60,9 @@ def small(contender: str, hosts: list[str], count: int, size: int, prefix: str) 
     report(time.perf_counter() - started, cpu_seconds() - cpu)
 
 
-def _floor_handles(hosts: list[str]) -> list[tuple[str, Any]]:
-    """(URL prefix, handle) per host for the floors: a PUT with nothing else set."""
+def _floor(hosts: list[str], data: bytes, multi: Any, drive: Callable[[], None]):
+    """A floor's ``save``: the same PUT to every host, each on a handle with nothing else
+    set, run by ``drive`` until libcurl has none running, each answer checked."""
     import pycurl
 
     handles = []
@@ -71,7 +72,19 @@ def _floor_handles(hosts: list[str]) -> list[tuple[str, Any]]:
         handle.setopt(pycurl.HTTPHEADER, ["Expect:", "Accept:", "Content-Type:"])
         handle.setopt(pycurl.WRITEFUNCTION, lambda chunk: None)
         handles.append((f"http://{host}{BASE_PATH}", handle))
-    return handles
+
+    def save(name: str) -> None:
+        for prefix, handle in handles:
+            handle.setopt(pycurl.URL, prefix + name)
+            handle.setopt(pycurl.POSTFIELDS, data)
+            multi.add_handle(handle)
+        drive()
+        for _, handle in handles:
+            if handle.getinfo(pycurl.RESPONSE_CODE) != 201:
+                raise RuntimeError("PUT failed")
+            multi.remove_handle(handle)
+
+    return save
 
 
 def bare_pycurl(hosts: list[str], data: bytes):
@@ -83,24 +96,14 @@ def bare_pycurl(hosts: list[str], data: bytes):
     import pycurl
 
     multi = pycurl.CurlMulti()
-    handles = _floor_handles(hosts)
 
-    def save(name: str) -> None:
-        for prefix, handle in handles:
-            handle.setopt(pycurl.URL, prefix + name)
-            handle.setopt(pycurl.POSTFIELDS, data)
-            multi.add_handle(handle)
-        running = len(handles)
+    def drive() -> None:
+        _, running = multi.perform()
         while running:
+            multi.select(1.0)
             _, running = multi.perform()
-            if running:
-                multi.select(1.0)
-        for _, handle in handles:
-            if handle.getinfo(pycurl.RESPONSE_CODE) != 201:
-                raise RuntimeError("PUT failed")
-            multi.remove_handle(handle)
 
-    return save
+    return _floor(hosts, data, multi, drive)
 
 
 def socket_pycurl(hosts: list[str], data: bytes):
@@ -132,13 +135,8 @@ def socket_pycurl(hosts: list[str], data: bytes):
             poll.register(fd, interest[what])
 
     multi.setopt(pycurl.M_SOCKETFUNCTION, on_socket)
-    handles = _floor_handles(hosts)
 
-    def save(name: str) -> None:
-        for prefix, handle in handles:
-            handle.setopt(pycurl.URL, prefix + name)
-            handle.setopt(pycurl.POSTFIELDS, data)
-            multi.add_handle(handle)
+    def drive() -> None:
         _, running = multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
         while running:
             timer = multi.timeout()
@@ -150,12 +148,8 @@ def socket_pycurl(hosts: list[str], data: bytes):
                 _, running = multi.socket_action(fd, mask)
             if not events:
                 _, running = multi.socket_action(pycurl.SOCKET_TIMEOUT, 0)
-        for _, handle in handles:
-            if handle.getinfo(pycurl.RESPONSE_CODE) != 201:
-                raise RuntimeError("PUT failed")
-            multi.remove_handle(handle)
 
-    return save
+    return _floor(hosts, data, multi, drive)
 
 
 def large(contender: str, hosts: list[str], path: str, name: str) -> None:
